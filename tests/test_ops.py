@@ -1,0 +1,422 @@
+"""The ops against the plain-PyTorch reference: values, layouts, autograd, opcheck, compile, errors.
+
+Accuracy is judged against the float64 reference evaluated on the same (upcast) inputs. A float32
+kernel must be at least as accurate as PyTorch's own float32 path (a ratio of errors, plus one
+rounding of the output) and within 1e-6 relative error, norm-wise.
+"""
+
+import pytest
+import torch
+from conftest import DEVICES, make_problem
+
+import linreg_ext
+from linreg_ext import reference
+
+SHAPES = [(1, 1), (1, 7), (5, 1), (33, 3), (4099, 17), (1000, 256), (257, 1025)]
+LARGE_SHAPES = [(2_000_003, 1), (2_000_003, 4)]
+DTYPES = [torch.float32, torch.float64]
+
+
+def assert_accurate(got, ref64, ref_same, what):
+    """got: kernel output; ref64: float64 reference; ref_same: reference in got's dtype."""
+    assert got.dtype == ref_same.dtype and got.shape == ref_same.shape, what
+    scale = ref64.norm().item()
+    err = (got.double() - ref64).norm().item()
+    if got.dtype == torch.float64:
+        assert err <= 1e-12 * scale + 1e-300, f"{what}: relative error {err / scale:.2e}"
+        return
+    base = (ref_same.double() - ref64).norm().item()
+    rounding = torch.finfo(got.dtype).eps * scale  # the unavoidable rounding of the output
+    assert err <= 2 * base + rounding, f"{what}: kernel error {err:.3e} vs PyTorch's own {base:.3e}"
+    assert err <= 1e-6 * scale, f"{what}: relative error {err / scale:.2e} exceeds 1e-6"
+
+
+def check_against_reference(X, weight, bias, y):
+    got = linreg_ext.linear_mse_grad(X, weight, bias, y)
+    same = reference.linear_mse_grad(X, weight, bias, y)
+    ref64 = reference.linear_mse_grad(*(t.double() for t in (X, weight, bias, y)))
+    for name, g, s, r in zip(("loss", "grad_weight", "grad_bias"), got, same, ref64, strict=True):
+        assert_accurate(g, r, s, name)
+    pred = linreg_ext.linear_forward(X, weight, bias)
+    pred_same = reference.linear_forward(X, weight, bias)
+    pred64 = reference.linear_forward(X.double(), weight.double(), bias.double())
+    assert_accurate(pred, pred64, pred_same, "pred")
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("y_2d", [False, True], ids=["y_N", "y_Nx1"])
+def test_matches_reference(device, dtype, shape, y_2d):
+    check_against_reference(*make_problem(*shape, dtype, device, seed=shape[0], y_2d=y_2d))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("shape", LARGE_SHAPES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_matches_reference_large(device, dtype, shape):
+    check_against_reference(*make_problem(*shape, dtype, device, seed=1))
+
+
+def test_float32_beats_pytorch_at_10M_rows():
+    # PyTorch's float32 X^T r over 10M rows loses several digits; the kernel must not.
+    X, weight, bias, y = make_problem(10_000_000, 1, torch.float32, seed=2)
+    y = y + 3.0  # a biased residual: the hard case for a float32 running sum
+    check_against_reference(X, weight, bias, y)
+
+
+def relayout(X, weight, y, layout):
+    """The same values in a non-contiguous layout."""
+    if layout == "transposed":  # X is a transposed view: columns are contiguous
+        X = X.t().contiguous().t()
+    elif layout == "strided":  # every other row and column of a larger tensor
+        big = torch.zeros(2 * X.shape[0], 2 * X.shape[1], dtype=X.dtype, device=X.device)
+        big[::2, ::2] = X
+        X = big[::2, ::2]
+    wide_w = torch.stack([torch.zeros_like(weight), weight], dim=1)  # weight with stride 2
+    wide_y = torch.stack([y.reshape(-1), torch.zeros_like(y.reshape(-1))], dim=1)
+    return X, wide_w[:, 1], wide_y[:, 0].reshape(y.shape)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("layout", ["transposed", "strided"])
+@pytest.mark.parametrize("shape", [(1, 1), (7, 1), (4099, 17), (300, 64)], ids=str)
+def test_non_contiguous_inputs(device, dtype, layout, shape):
+    X, weight, bias, y = make_problem(*shape, dtype, device, seed=3)
+    Xn, wn, yn = relayout(X, weight, y, layout)
+    # Size-1 dimensions make a view contiguous whatever its strides (a transposed column).
+    if shape[0] > 1 and (shape[1] > 1 or layout == "strided"):
+        assert not Xn.is_contiguous() and not yn.is_contiguous()
+    assert shape[1] == 1 or not wn.is_contiguous()
+    check_against_reference(Xn, wn, bias, yn)
+    # Layout must not change the math: same as the contiguous inputs.
+    for a, b in zip(
+        linreg_ext.linear_mse_grad(Xn, wn, bias, yn),
+        linreg_ext.linear_mse_grad(X, weight, bias, y),
+        strict=True,
+    ):
+        torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_weight_as_row_and_scalar_bias(device):
+    X, weight, bias, y = make_problem(100, 5, torch.float64, device)
+    loss, gw, gb = linreg_ext.linear_mse_grad(X, weight.reshape(1, 5), bias.reshape(()), y)
+    assert gw.shape == (1, 5) and gb.shape == ()
+    ref = reference.linear_mse_grad(X, weight, bias, y)
+    torch.testing.assert_close(gw.reshape(5), ref[1])
+    torch.testing.assert_close(gb.reshape(1), ref[2])
+    torch.testing.assert_close(loss, ref[0])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_linear_forward_empty_batch(device):
+    X = torch.empty(0, 3, device=device)
+    pred = linreg_ext.linear_forward(X, torch.ones(3, device=device), torch.ones(1, device=device))
+    assert pred.shape == (0,) and pred.dtype == torch.float32
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_zero_features(device):
+    # D = 0: the model is its bias alone.
+    X = torch.empty(4, 0, dtype=torch.float64, device=device)
+    w = torch.empty(0, dtype=torch.float64, device=device)
+    b = torch.tensor([2.0], dtype=torch.float64, device=device)
+    y = torch.tensor([1.0, 2.0, 3.0, 4.0], dtype=torch.float64, device=device)
+    loss, gw, gb = linreg_ext.linear_mse_grad(X, w, b, y)
+    assert loss.item() == pytest.approx((1 + 0 + 1 + 4) / 4)
+    assert gw.shape == (0,) and gb.item() == pytest.approx(2 * (1 + 0 - 1 - 2) / 4)
+    assert linreg_ext.linear_forward(X, w, b).tolist() == [2.0] * 4
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_nan_and_inf_propagate(device):
+    X, weight, bias, y = make_problem(1000, 3, torch.float32, device)
+    X[17, 1] = float("nan")
+    loss, gw, gb = linreg_ext.linear_mse_grad(X, weight, bias, y)
+    assert loss.isnan() and gb.isnan() and gw.isnan().all()
+    assert linreg_ext.linear_forward(X, weight, bias)[17].isnan()
+    X[17, 1] = 0.0
+    y[3] = float("inf")
+    loss, gw, gb = linreg_ext.linear_mse_grad(X, weight, bias, y)
+    assert loss.isinf() and gb.isinf()
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_bitwise_deterministic(device):
+    args = make_problem(1_000_003, 5, torch.float32, device, seed=4)
+    first = linreg_ext.linear_mse_grad(*args)
+    for _ in range(3):
+        for a, b in zip(linreg_ext.linear_mse_grad(*args), first, strict=True):
+            assert torch.equal(a, b)
+
+
+def test_thread_count_changes_only_rounding():
+    args = make_problem(500_000, 3, torch.float64, seed=5)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        single = linreg_ext.linear_mse_grad(*args)
+    finally:
+        torch.set_num_threads(threads)
+    for a, b in zip(linreg_ext.linear_mse_grad(*args), single, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-13, atol=0)
+
+
+# --- autograd -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("shape", [(1, 1), (6, 3), (9, 1)], ids=str)
+@pytest.mark.parametrize("y_2d", [False, True], ids=["y_N", "y_Nx1"])
+def test_gradcheck_fused_mse_loss(device, shape, y_2d):
+    args = [t.requires_grad_() for t in make_problem(*shape, torch.float64, device, y_2d=y_2d)]
+    assert torch.autograd.gradcheck(linreg_ext.fused_mse_loss, args)
+    assert torch.autograd.gradgradcheck(linreg_ext.fused_mse_loss, args)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("shape", [(1, 1), (6, 3), (9, 1)], ids=str)
+def test_gradcheck_linear_forward(device, shape):
+    X, weight, bias, _ = (t.requires_grad_() for t in make_problem(*shape, torch.float64, device))
+    assert torch.autograd.gradcheck(linreg_ext.linear_forward, (X, weight, bias))
+    assert torch.autograd.gradgradcheck(linreg_ext.linear_forward, (X, weight, bias))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("which", ["params", "all"])
+def test_fused_loss_gradients_match_reference_autograd(device, which):
+    inputs = make_problem(513, 7, torch.float64, device, y_2d=True)
+    grads = []
+    for fn in (linreg_ext.fused_mse_loss, reference.fused_mse_loss):
+        args = [
+            t.clone().requires_grad_(which == "all" or i in (1, 2)) for i, t in enumerate(inputs)
+        ]
+        loss = fn(*args)
+        loss.backward(torch.tensor(0.75, dtype=torch.float64, device=device))
+        grads.append([a.grad for a in args])
+    for got, want in zip(*grads, strict=True):
+        if want is None:
+            assert got is None
+        else:
+            torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-14)
+
+
+def test_returned_gradients_are_not_differentiable():
+    X, weight, bias, y = make_problem(10, 2, torch.float64)
+    loss, gw, gb = linreg_ext.linear_mse_grad(X, weight.requires_grad_(), bias, y)
+    assert loss.requires_grad and not gw.requires_grad and not gb.requires_grad
+
+
+# --- opcheck and torch.compile --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("requires_grad", [False, True])
+@pytest.mark.parametrize("shape", [(1, 1), (37, 5)], ids=str)
+def test_opcheck(device, requires_grad, shape):
+    X, weight, bias, y = make_problem(*shape, torch.float64, device, y_2d=shape[0] > 1)
+    for t in (X, weight, bias, y):
+        t.requires_grad_(requires_grad)
+    torch.library.opcheck(torch.ops.linreg_ext.linear_forward.default, (X, weight, bias))
+    torch.library.opcheck(torch.ops.linreg_ext.linear_mse_grad.default, (X, weight, bias, y))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_compiled_training_step_matches_eager(device):
+    torch._dynamo.reset()
+    X, _, _, y = make_problem(2048, 4, torch.float32, device, y_2d=True)
+
+    def run(compiled):
+        torch.manual_seed(0)
+        model = linreg_ext.LinearRegression(4).to(device)
+        opt = torch.optim.SGD(model.parameters(), lr=0.011, momentum=0.89)
+
+        def loss_and_pred(X, y):
+            return model.loss(X, y), model(X)
+
+        step = torch.compile(loss_and_pred, fullgraph=True) if compiled else loss_and_pred
+        for _ in range(5):
+            opt.zero_grad()
+            loss, pred = step(X, y)
+            loss.backward()
+            opt.step()
+        return loss.detach(), pred.detach(), model.weight.detach(), model.bias.detach()
+
+    for got, want in zip(run(True), run(False), strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+
+
+# AotEagerAndRecordGraphs, PyTorch's own test backend, returns unboxed functions and says so.
+@pytest.mark.filterwarnings("ignore:Your compiler for AOTAutograd:UserWarning")
+def test_compiled_backward_only_scales_saved_gradients():
+    from torch._dynamo.testing import AotEagerAndRecordGraphs
+
+    torch._dynamo.reset()
+    backend = AotEagerAndRecordGraphs()
+    X, weight, bias, y = make_problem(64, 3, torch.float32)
+    weight.requires_grad_()
+    bias.requires_grad_()
+    compiled = torch.compile(linreg_ext.fused_mse_loss, backend=backend, fullgraph=True)
+    compiled(X, weight, bias, y).backward()
+
+    def ops(graphs):
+        return {str(n.target) for g in graphs for n in g.graph.nodes if n.op == "call_function"}
+
+    assert "linreg_ext.linear_mse_grad.default" in ops(backend.fw_graphs)
+    assert ops(backend.bw_graphs) == {"aten.mul.Tensor"}, ops(backend.bw_graphs)
+    torch.testing.assert_close(weight.grad, reference.linear_mse_grad(X, weight, bias, y)[1])
+
+
+# --- bad input --------------------------------------------------------------------------------
+
+
+def good(device="cpu", dtype=torch.float32):
+    X, weight, bias, y = make_problem(5, 3, dtype, device)
+    return {"X": X, "weight": weight, "bias": bias, "y": y}
+
+
+BAD_INPUTS = [
+    ("X", lambda a: a["X"][0], r"X must be 2-D \[N, D\], got 1-D with shape \[3\]"),
+    ("X", lambda a: a["X"].reshape(5, 3, 1), r"X must be 2-D \[N, D\], got 3-D"),
+    ("X", lambda a: a["X"].long(), r"X must be a floating-point tensor, got dtype Long"),
+    (
+        "weight",
+        lambda a: a["weight"][:2],
+        r"weight must have shape \[3\] or \[1, 3\].*got shape \[2\]",
+    ),
+    (
+        "weight",
+        lambda a: a["weight"].reshape(3, 1),
+        r"weight must have shape \[3\].*got shape \[3, 1\]",
+    ),
+    (
+        "weight",
+        lambda a: a["weight"].double(),
+        r"weight must have the dtype of X \(Float\), got Double",
+    ),
+    ("bias", lambda a: a["bias"].repeat(2), r"bias must have shape \[1\].*got shape \[2\]"),
+    ("bias", lambda a: a["bias"].reshape(1, 1), r"bias must have shape \[1\].*got shape \[1, 1\]"),
+    ("bias", lambda a: a["bias"].half(), r"bias must have the dtype of X \(Float\), got Half"),
+    ("y", lambda a: a["y"][:4], r"y must have shape \[5\] or \[5, 1\].*got shape \[4\]"),
+    ("y", lambda a: a["y"].reshape(5, 1).repeat(1, 2), r"y must have shape.*got shape \[5, 2\]"),
+    ("y", lambda a: a["y"].int(), r"y must have the dtype of X \(Float\), got Int"),
+]
+
+
+def call(op, a):
+    if op == "linear_forward":
+        return linreg_ext.linear_forward(a["X"], a["weight"], a["bias"])
+    return linreg_ext.linear_mse_grad(a["X"], a["weight"], a["bias"], a["y"])
+
+
+OPS_AND_ARGS = [
+    (op, arg)
+    for op in ("linear_forward", "linear_mse_grad")
+    for arg in ("weight", "bias", "y")
+    if not (op == "linear_forward" and arg == "y")
+]
+
+
+# "meta" runs the Python fake kernels, which must give the C++ checks' messages.
+@pytest.mark.parametrize("device", [*DEVICES, "meta"])
+@pytest.mark.parametrize(
+    "op, arg, corrupt, message",
+    [
+        pytest.param(op, arg, corrupt, message, id=f"{op}-{arg}{i}")
+        for op in ("linear_forward", "linear_mse_grad")
+        for i, (arg, corrupt, message) in enumerate(BAD_INPUTS)
+        if not (op == "linear_forward" and arg == "y")
+    ],
+)
+def test_bad_input_is_named(device, op, arg, corrupt, message):
+    a = good(device)
+    a[arg] = corrupt(a)
+    with pytest.raises(RuntimeError, match=f"{op}: {message}"):
+        call(op, a)
+
+
+@pytest.mark.parametrize("device", [*DEVICES, "meta"])
+def test_empty_batch_has_no_mean(device):
+    a = good(device)
+    a["X"], a["y"] = a["X"][:0], a["y"][:0]
+    with pytest.raises(
+        RuntimeError, match=r"linear_mse_grad: X must have at least one row.*\[0, 3\]"
+    ):
+        call("linear_mse_grad", a)
+
+
+@pytest.mark.parametrize("op", ["linear_forward", "linear_mse_grad"])
+def test_half_is_refused_on_cpu(op):
+    a = {k: v.half() for k, v in good().items()}
+    with pytest.raises(
+        RuntimeError, match=f"{op}: the CPU kernel supports X of dtype Float, Double, got Half"
+    ):
+        call(op, a)
+
+
+@pytest.mark.parametrize("op, arg", OPS_AND_ARGS)
+def test_mixed_devices_are_named(op, arg):
+    # The dispatcher sends mixed cpu/meta calls to the fake kernel; cpu/cuda is tested below.
+    a = good()
+    a[arg] = a[arg].to("meta")
+    with pytest.raises(
+        RuntimeError, match=rf"{op}: {arg} must be on the device of X \(cpu\), got meta"
+    ):
+        call(op, a)
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("op, arg", OPS_AND_ARGS)
+def test_mixed_cpu_cuda_devices_are_named(op, arg):
+    a = good()
+    a[arg] = a[arg].cuda()
+    with pytest.raises(
+        RuntimeError, match=rf"{op}: {arg} must be on the device of X \(cpu\), got cuda:0"
+    ):
+        call(op, a)
+
+
+# --- 64-bit indexing --------------------------------------------------------------------------
+
+
+def available_memory_bytes():
+    with open("/proc/meminfo") as f:
+        fields = dict(line.split(":", 1) for line in f)
+    return int(fields["MemAvailable"].split()[0]) * 1024
+
+
+@pytest.mark.slow
+def test_more_than_2_31_elements():
+    N, D = 2**25 + 3, 64  # N * D = 2**31 + 192 elements of X, 8.6 GB of float32
+    if available_memory_bytes() < 12 * 2**30:
+        pytest.skip("needs 12 GiB of free memory for a [2**25 + 3, 64] float32 X")
+    g = torch.Generator().manual_seed(6)
+    X = torch.empty(N, D)
+    chunk = 2**20
+    for start in range(0, N, chunk):
+        X[start : start + chunk].uniform_(-1, 1, generator=g)
+    weight = torch.randn(D, generator=g)
+    bias = torch.randn(1, generator=g)
+    y = torch.randn(N, generator=g)
+    # The rows whose elements lie past index 2**31 dominate the sums, so reading them wrongly
+    # (a 32-bit index) would change every output far beyond rounding.
+    y[2**31 // D :] += 1e5
+    loss, grad_weight, grad_bias = linreg_ext.linear_mse_grad(X, weight, bias, y)
+    pred = linreg_ext.linear_forward(X, weight, bias)
+
+    # The float64 reference, a chunk of rows at a time.
+    sums = torch.zeros(D + 2, dtype=torch.float64)
+    w64, b64 = weight.double(), bias.double()
+    for start in range(0, N, chunk):
+        Xc = X[start : start + chunk].double()
+        pc = reference.linear_forward(Xc, w64, b64)
+        torch.testing.assert_close(pred[start : start + chunk], pc.float(), rtol=1e-6, atol=1e-6)
+        r = pc - y[start : start + chunk].double()
+        sums[0] += (r * r).sum()
+        sums[1] += r.sum()
+        sums[2:] += r @ Xc
+    torch.testing.assert_close(loss.double(), sums[0] / N, rtol=1e-6, atol=0)
+    torch.testing.assert_close(grad_bias.double(), 2 * sums[1:2] / N, rtol=1e-6, atol=0)
+    torch.testing.assert_close(grad_weight.double(), 2 * sums[2:] / N, rtol=1e-5, atol=1e-7)
