@@ -19,18 +19,28 @@ DEPS := $(VENV)/.deps-installed
 LINT ?= 1
 endif
 CLANG_FORMAT := $(if $(filter 1,$(USE_SYSTEM_PYTHON)),clang-format,$(VENV)/bin/clang-format)
+ifneq ($(USE_SYSTEM_PYTHON),1)
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+endif
+
+# GPU architectures for the CUDA kernels (setup.py and CMake); narrow it for a faster build.
+export TORCH_CUDA_ARCH_LIST ?= 8.0;8.6;8.9;9.0+PTX
+# The CUDA toolkit root. nvcc on PATH may be a wrapper script; nvcc --dryrun names its real home.
+CUDA_ROOT := $(or $(CUDA_HOME),$(CUDA_PATH),$(shell nvcc --dryrun -E -x cu /dev/null 2>&1 | \
+               sed -n 's|^#\$$ _HERE_=\(.*\)/bin$$|\1|p'))
 
 BUILD := build
 EXT_STAMP := $(BUILD)/.extension-built
 EXT_SOURCES := $(shell find csrc -name '*.h' -o -name '*.cpp' -o -name '*.cu' -o -name '*.cuh') \
                setup.py pyproject.toml
 
-.PHONY: help demo test lint lint-off format build venv clean
+.PHONY: help demo test lint lint-off format build cpp venv clean
 
 help:
 	@echo "make demo    build, train on the bundled data, export model.pt, predict x=4.0 from C++"
 	@echo "make test    lint and run the whole test suite (what .ci/run calls)"
 	@echo "make build   build the extension only (pip install --no-build-isolation -e .)"
+	@echo "make cpp     build the op library and the C++ app (build/cmake/linreg_predict)"
 	@echo "make format  reformat Python (ruff) and C++ (clang-format) in place"
 	@echo "options: USE_SYSTEM_PYTHON=1 (use python3 as is, install nothing; implies LINT=0)"
 
@@ -52,6 +62,30 @@ $(EXT_STAMP): $(DEPS) $(EXT_SOURCES)
 
 build: $(EXT_STAMP)
 
+# The op library and the C++ app, from the same csrc/ (CMakeLists.txt).
+CMAKE_BUILD := $(BUILD)/cmake
+APP := $(CMAKE_BUILD)/linreg_predict
+APP_SOURCES := CMakeLists.txt $(wildcard cpp_app/*.cpp cpp_app/*.h)
+
+$(CMAKE_BUILD)/build.ninja: $(DEPS) CMakeLists.txt
+	cmake -S . -B $(CMAKE_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release \
+	  -DCMAKE_PREFIX_PATH="$$($(PY) -c 'import torch; print(torch.utils.cmake_prefix_path)')" \
+	  $(if $(CUDA_ROOT),-DCUDA_TOOLKIT_ROOT_DIR=$(CUDA_ROOT) -DCMAKE_CUDA_COMPILER=$(CUDA_ROOT)/bin/nvcc)
+
+$(APP): $(CMAKE_BUILD)/build.ninja $(EXT_SOURCES) $(APP_SOURCES)
+	cmake --build $(CMAKE_BUILD)
+
+cpp: $(APP)
+
+# Train on the bundled data, export, and predict x = 4.0 from Python and from C++.
+demo: $(EXT_STAMP) $(APP)
+	$(PY) -m linreg_ext.train --out $(BUILD)/demo-checkpoint.pt --force
+	$(PY) export/export.py --checkpoint $(BUILD)/demo-checkpoint.pt --out model.pt --force
+	@echo
+	@echo "prediction at x = 4.0"
+	@echo "  Python (model.pt via torch.jit.load): $$($(PY) -m linreg_ext.predict model.pt 4.0)"
+	@echo "  C++    ($(APP) model.pt 4.0): $$($(APP) model.pt 4.0)"
+
 PY_FILES := linreg_ext tests export bench setup.py
 CXX_FILES := $(shell find csrc cpp_app -name '*.h' -o -name '*.cpp' -o -name '*.cu' -o -name '*.cuh')
 
@@ -69,7 +103,7 @@ format: $(DEPS)
 	$(PY) -m ruff check --fix $(PY_FILES)
 	$(CLANG_FORMAT) -i $(CXX_FILES)
 
-test: $(EXT_STAMP) $(if $(filter 1,$(LINT)),lint,lint-off)
+test: $(EXT_STAMP) $(APP) $(if $(filter 1,$(LINT)),lint,lint-off)
 	$(PY) -m pytest
 
 clean:

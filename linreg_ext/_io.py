@@ -1,0 +1,30 @@
+"""File output that never leaves a half-written file and never silently replaces one."""
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], None], force: bool = False) -> Path:
+    """Calls write(tmp) on a temporary file beside `path`, then renames it to `path`.
+
+    The rename is atomic, so a reader sees the old file or the complete new one, and an error
+    or interruption in write() leaves `path` untouched. An existing `path` is replaced only
+    with force=True; otherwise FileExistsError names it.
+    """
+    path = Path(path)
+    if path.exists() and not force:
+        raise FileExistsError(f"{path} already exists; pass --force to replace it")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"cannot write {path}: directory {path.parent} does not exist")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
