@@ -77,7 +77,9 @@ def export(model: linreg_ext.LinearRegression, info: dict, out: Path, force: boo
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--checkpoint", help="from `python -m linreg_ext.train --out` (default: train)")
+    parser.add_argument(
+        "--checkpoint", help="from `python -m linreg_ext.train --out` (default: train)"
+    )
     parser.add_argument("--out", required=True, help="the TorchScript file to write")
     parser.add_argument("--force", action="store_true", help="replace an existing --out file")
     args = parser.parse_args(argv)
@@ -98,7 +100,9 @@ def main(argv=None) -> int:
         x = torch.full((1, model.in_features), 4.0, dtype=model.weight.dtype)
         prediction = model(x).item()
     print(f"wrote {out} ({metadata['in_features']} in_features, {metadata['dtype']}); verified")
-    print(f"prediction with every feature = 4.0: {format_prediction(prediction, model.weight.dtype)}")
+    print(
+        f"prediction with every feature = 4.0: {format_prediction(prediction, model.weight.dtype)}"
+    )
     return 0
 
 

@@ -6,7 +6,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[Path], None], force: bool = False) -> Path:
+def atomic_write(
+    path: str | os.PathLike, write: Callable[[Path], None], force: bool = False
+) -> Path:
     """Calls write(tmp) on a temporary file beside `path`, then renames it to `path`.
 
     The rename is atomic, so a reader sees the old file or the complete new one, and an error

@@ -53,7 +53,10 @@ def main(argv=None) -> int:
         print(f"error: cannot load {args.model}: {err}", file=sys.stderr)
         return 1
     if metadata.get("in_features") != 1:
-        print(f"error: {args.model} takes {metadata.get('in_features')} features, not 1", file=sys.stderr)
+        print(
+            f"error: {args.model} takes {metadata.get('in_features')} features, not 1",
+            file=sys.stderr,
+        )
         return 1
     print("\n".join(predict(model, values)))
     return 0

@@ -80,7 +80,9 @@ def _first_bad_cell(path: Path, ncols: int) -> str:
                 try:
                     float(cell)
                 except ValueError:
-                    return f"line {line}, column {col + 1} ({header[col]!r}): {cell!r} is not a number"
+                    return (
+                        f"line {line}, column {col + 1} ({header[col]!r}): {cell!r} is not a number"
+                    )
     return "unreadable content"
 
 

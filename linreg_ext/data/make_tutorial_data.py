@@ -26,5 +26,7 @@ if __name__ == "__main__":
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["x", "y"])
-        writer.writerows((f"{a:.3f}", f"{b:.3f}") for a, b in zip(x.tolist(), y.tolist(), strict=True))
+        writer.writerows(
+            (f"{a:.3f}", f"{b:.3f}") for a, b in zip(x.tolist(), y.tolist(), strict=True)
+        )
     print(f"wrote {path}")
