@@ -90,7 +90,7 @@ def write_build_info() -> None:
 
 
 def extension():
-    sources = sorted(glob.glob("csrc/*.cpp") + glob.glob("csrc/cpu/*.cpp"))
+    sources = sorted(glob.glob("csrc/*.cpp") + glob.glob("csrc/*/*.cpp"))
     cxx_flags = ["-O3"]
     link_flags = []
     # at::parallel_for runs its body serially unless the caller is compiled with OpenMP.

@@ -1,9 +1,10 @@
-"""Typed Python wrappers of the linreg_ext ops, with their fake kernels and autograd.
+"""Typed Python wrappers of the linreg_ext ops, with their fake kernels.
 
-The ops themselves are defined in C++ (csrc/ops.cpp) and run by the CPU and CUDA kernels. Beside
-each op sit its `register_fake` (shapes for meta/fake tensors: torch.compile, opcheck) and its
-`register_autograd`. The fakes repeat the C++ input checks (csrc/checks.h) with the same messages,
-because fake tensors never reach the C++ kernels.
+The ops are defined in C++ (csrc/ops.cpp) and run by the CPU and CUDA kernels; their autograd is
+C++ too (csrc/autograd/linreg_autograd.cpp), so a training step never enters Python between the
+forward and the backward, and a C++-only process can differentiate them. Beside each op sits its
+`register_fake` (shapes for meta and fake tensors: torch.compile, opcheck), which repeats the C++
+input checks (csrc/checks.h) with the same messages, because fake tensors never reach C++.
 """
 
 import torch
@@ -96,32 +97,6 @@ def _linear_forward_fake(X: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
     return X.new_empty(X.shape[0])
 
 
-def _linear_forward_setup_context(ctx, inputs, output) -> None:
-    X, weight, bias = inputs
-    ctx.save_for_backward(X, weight)
-    ctx.bias_shape = bias.shape
-
-
-def _linear_forward_backward(ctx, grad: Tensor):
-    X, weight = ctx.saved_tensors
-    grad_X = grad_weight = grad_bias = None
-    if ctx.needs_input_grad[0]:
-        grad_X = torch.outer(grad, weight.reshape(-1))
-    if ctx.needs_input_grad[1]:
-        grad_weight = (grad @ X).reshape(weight.shape)
-    if ctx.needs_input_grad[2]:
-        grad_bias = grad.sum().reshape(ctx.bias_shape)
-    return grad_X, grad_weight, grad_bias
-
-
-# d pred / d(X, weight, bias), in plain PyTorch ops (so higher derivatives work too).
-torch.library.register_autograd(
-    "linreg_ext::linear_forward",
-    _linear_forward_backward,
-    setup_context=_linear_forward_setup_context,
-)
-
-
 def linear_mse_grad(
     X: Tensor, weight: Tensor, bias: Tensor, y: Tensor
 ) -> tuple[Tensor, Tensor, Tensor]:
@@ -164,46 +139,6 @@ def _linear_mse_grad_fake(X: Tensor, weight: Tensor, bias: Tensor, y: Tensor):
         ),
     )
     return X.new_empty(()), X.new_empty(weight.shape), X.new_empty(bias.shape)
-
-
-def _linear_mse_grad_setup_context(ctx, inputs, output) -> None:
-    loss, grad_weight, grad_bias = output
-    ctx.mark_non_differentiable(grad_weight, grad_bias)
-    ctx.save_for_backward(*inputs, grad_weight, grad_bias)
-
-
-def _linear_mse_grad_backward(ctx, grad_loss: Tensor, _grad_gw: Tensor, _grad_gb: Tensor):
-    X, weight, bias, y, grad_weight, grad_bias = ctx.saved_tensors
-    need_X, need_weight, need_bias, need_y = ctx.needs_input_grad
-    if torch.is_grad_enabled():
-        # create_graph=True: the saved gradients are constants, so for correct higher
-        # derivatives recompute them from differentiable plain-PyTorch expressions.
-        r = X @ weight.reshape(-1) + bias.reshape(()) - y.reshape(-1)
-        N = X.shape[0]
-        grad_weight = ((2.0 / N) * (r @ X)).reshape(weight.shape)
-        grad_bias = ((2.0 / N) * r.sum()).reshape(bias.shape)
-    grads = [None, None, None, None]
-    if need_weight:
-        grads[1] = grad_loss * grad_weight
-    if need_bias:
-        grads[2] = grad_loss * grad_bias
-    if need_X or need_y:
-        # Only d/dX and d/dy need the residual itself: one more pass, [N] floats.
-        r = linear_forward(X, weight, bias) - y.reshape(-1)
-        scaled = (grad_loss * (2.0 / X.shape[0])) * r
-        if need_X:
-            grads[0] = torch.outer(scaled, weight.reshape(-1))
-        if need_y:
-            grads[3] = (-scaled).reshape(y.shape)
-    return tuple(grads)
-
-
-# The backward of the loss only scales the gradients the forward already computed.
-torch.library.register_autograd(
-    "linreg_ext::linear_mse_grad",
-    _linear_mse_grad_backward,
-    setup_context=_linear_mse_grad_setup_context,
-)
 
 
 def fused_mse_loss(X: Tensor, weight: Tensor, bias: Tensor, y: Tensor) -> Tensor:

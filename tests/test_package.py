@@ -48,3 +48,11 @@ def test_ops_registered_without_python_autograd_are_cpp_kernels():
         "-> (Tensor loss, Tensor grad_weight, Tensor grad_bias)"
     )
     assert torch._C._dispatch_has_kernel_for_dispatch_key("linreg_ext::linear_forward", "CPU")
+
+
+def test_autograd_is_registered_in_cpp():
+    # Autograd lives in C++ (no Python on a training step's path, and usable from LibTorch).
+    for op in ("linear_forward", "linear_mse_grad"):
+        dump = torch._C._dispatch_dump(f"linreg_ext::{op}")
+        autograd = [line for line in dump.splitlines() if line.startswith("Autograd")]
+        assert autograd and "csrc/autograd/linreg_autograd.cpp" in autograd[0], dump

@@ -65,7 +65,12 @@ mse_sums_column(const Problem<scalar_t>& p, int64_t begin, int64_t end, Sums s) 
   const f64x8 b = vec::splat(p.b);
   f64x8 s_rr[2] = {}, s_r[2] = {}, s_rx[2] = {};
   int64_t i = begin;
+  constexpr int64_t kAhead = kPrefetchBytes / sizeof(scalar_t);
   for (; i + 2 * kLanes <= end; i += 2 * kLanes) {
+    if ((i - begin) % (64 / sizeof(scalar_t)) == 0) {  // once per cache line of x and of y
+      __builtin_prefetch(p.x + i + kAhead);
+      __builtin_prefetch(p.y + i + kAhead);
+    }
     for (int k = 0; k < 2; ++k) {
       const f64x8 x = vec::load(p.x + i + k * kLanes);
       const f64x8 r = x * w + b - vec::load(p.y + i + k * kLanes);
@@ -91,6 +96,7 @@ mse_sums_column(const Problem<scalar_t>& p, int64_t begin, int64_t end, Sums s) 
 
 template <typename scalar_t, int V>
 struct SmallRows {
+  static constexpr bool kReload = V > 4 && std::is_same_v<scalar_t, double>;
   const Problem<scalar_t>& p;
   f64x8 w[V];
   vec::i64x8 tail;  // the lanes of the last vector that hold columns of X
@@ -161,15 +167,19 @@ struct SmallRows {
     f64x8 s_rr = {}, s_r = {};
     int64_t i = begin;
     for (; i + kLanes <= end; i += kLanes) {
+      const bool wide = i + kLanes <= p.wide_rows;
       f64x8 xs[kLanes][V];
-      load_block(i, i + kLanes <= p.wide_rows, xs);
+      load_block(i, wide, xs);
       const f64x8 r = block_pred(xs) - block_y(i);
       s_rr += r * r;
       s_r += r;
+      double rs[kLanes];  // broadcast from memory: a load, not a cross-lane shuffle
+      vec::store(rs, r);
       for (int64_t k = 0; k < kLanes; ++k) {
-        const f64x8 rk = vec::splat(r[k]);
+        const f64x8 rk = vec::splat(rs[k]);
         for (int v = 0; v < V; ++v) {
-          g[k % 2][v] += rk * xs[k][v];
+          // Wide float64 rows are read again from L1 rather than spilled and reloaded.
+          g[k % 2][v] += rk * (kReload ? part(i + k, v, wide) : xs[k][v]);
         }
       }
     }
