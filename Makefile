@@ -34,13 +34,14 @@ EXT_STAMP := $(BUILD)/.extension-built
 EXT_SOURCES := $(shell find csrc -name '*.h' -o -name '*.cpp' -o -name '*.cu' -o -name '*.cuh') \
                setup.py pyproject.toml
 
-.PHONY: help demo test lint lint-off format build cpp venv clean
+.PHONY: help demo test bench lint lint-off format build cpp venv clean
 
 help:
 	@echo "make demo    build, train on the bundled data, export model.pt, predict x=4.0 from C++"
 	@echo "make test    lint and run the whole test suite (what .ci/run calls)"
 	@echo "make build   build the extension only (pip install --no-build-isolation -e .)"
 	@echo "make cpp     build the op library and the C++ app (build/cmake/linreg_predict)"
+	@echo "make bench   the full benchmark: bench/results/ (results.md, results.json, throughput.png)"
 	@echo "make format  reformat Python (ruff) and C++ (clang-format) in place"
 	@echo "options: USE_SYSTEM_PYTHON=1 (use python3 as is, install nothing; implies LINT=0)"
 
@@ -102,6 +103,10 @@ format: $(DEPS)
 	$(PY) -m ruff format $(PY_FILES)
 	$(PY) -m ruff check --fix $(PY_FILES)
 	$(CLANG_FORMAT) -i $(CXX_FILES)
+
+# The full benchmark (about 2 minutes on 2 cores): bench/results/{results.md,results.json,throughput.png}
+bench: $(EXT_STAMP)
+	$(PY) bench/bench.py --out bench/results
 
 test: $(EXT_STAMP) $(APP) $(if $(filter 1,$(LINT)),lint,lint-off)
 	$(PY) -m pytest

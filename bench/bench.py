@@ -20,7 +20,6 @@ Implementations of one training step's loss and gradient:
 import argparse
 import json
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -192,10 +191,17 @@ def memory_probe(impl: str, N: int, D: int) -> None:
         "manual": reference.linear_mse_grad,
     }
     fns[impl](X[:64], w, b, y[:64])  # start the thread pool and lazy initializations first
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = peak_rss_bytes()
     fns[impl](X, w, b, y)
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print((after - before) * 1024)  # ru_maxrss is in KiB on Linux
+    print(peak_rss_bytes() - before)
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident memory (VmHWM). Not getrusage's ru_maxrss: that survives
+    exec, so a child started by a large parent would inherit the parent's peak."""
+    with open("/proc/self/status") as f:
+        line = next(line for line in f if line.startswith("VmHWM:"))
+    return int(line.split()[1]) * 1024
 
 
 def memory_section(N, D):

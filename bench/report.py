@@ -276,7 +276,8 @@ def markdown(results) -> str:
 def plot(results, path) -> None:
     grad = results["grad"]
     top = max(r["threads"] for r in grad)
-    dtypes = sorted({r["dtype"] for r in grad}, reverse=True)
+    present = {r["dtype"] for r in grad}
+    dtypes = [d for d in ("float32", "float64", "bfloat16", "float16") if d in present]
     fig, axes = plt.subplots(1, len(dtypes), figsize=(6.5 * len(dtypes), 4.5), squeeze=False)
     for ax, dtype in zip(axes[0], dtypes, strict=True):
         rows = [r for r in grad if r["threads"] == top and r["dtype"] == dtype]

@@ -51,7 +51,7 @@ struct Problem {
   int64_t prefetch_rows;
 };
 
-constexpr int64_t kPrefetchBytes = 4096;
+constexpr int64_t kPrefetchBytes = 8192;
 
 // Sums over a chunk of rows, float64: s[0] = sum r^2, s[1] = sum r, s[2 + j] = sum r X_j.
 using Sums = double*;
