@@ -2,8 +2,9 @@
 // TORCH_LIBRARY_IMPL(linreg_ext, CPU, m) at the bottom.
 //
 // Both ops read X exactly once, parallel over rows with at::parallel_for, in 8-lane float64
-// vectors (vec.h); float32 inputs are widened as they are loaded, so every product and sum is
-// formed in float64 and float32 results carry only their final rounding. Four loop shapes:
+// vectors (vec.h); float32 inputs are widened as they are loaded, so products and sums are formed
+// in float64 (one exception: for float32 rows longer than 64, r X of 4 rows is summed in float32
+// before it joins the float64 sums). Four loop shapes:
 //   D == 1, contiguous        the rows are the lanes
 //   D <= 64, contiguous rows  8 rows at a time: 8 dot products reduced by one shuffle-add tree,
 //                             then r X for the 8 rows; all sums stay in registers

@@ -26,9 +26,8 @@ using f64x8 = double __attribute__((vector_size(64)));
 using f32x8 = float __attribute__((vector_size(32)));
 using i64x8 = int64_t __attribute__((vector_size(64)));
 constexpr int64_t kLanes = 8;
-// Sixteen floats: the float32 kernels' block sums of r X (see add_wide).
+// Sixteen floats: the float32 wide-row kernel's 4-row sums of r X (see add_wide).
 using f32x16 = float __attribute__((vector_size(64)));
-using i32x16 = int32_t __attribute__((vector_size(64)));
 
 C10_ALWAYS_INLINE f64x8 splat(double v) {
   return f64x8{} + v;
@@ -82,24 +81,6 @@ C10_ALWAYS_INLINE f32x16 load16(const float* p) {
   f32x16 v;
   std::memcpy(&v, p, sizeof v);
   return v;
-}
-
-// p[0, n) for 1 <= n <= 16, the other lanes zero; reads nothing past p[n - 1].
-C10_ALWAYS_INLINE f32x16 load16_first(const float* p, int64_t n) {
-  float buf[16] = {};
-  for (int64_t l = 0; l < n; ++l) {
-    buf[l] = p[l];
-  }
-  return load16(buf);
-}
-
-C10_ALWAYS_INLINE i32x16 first_lanes16(int64_t n) {
-  const i32x16 lane = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
-  return lane < static_cast<int32_t>(n);
-}
-
-C10_ALWAYS_INLINE f32x16 keep16(f32x16 v, i32x16 mask) {
-  return mask ? v : f32x16{};
 }
 
 // acc[0] += v[0, 8), acc[1] += v[8, 16), widened to float64.
