@@ -81,8 +81,9 @@ def targets(results) -> list[dict]:
                 r["fused_over_floor"] <= 1.15,
             )
         )
-        eager_goal = {1: 25, 16: 3, 64: 3, 256: 6}.get(r["D"])
-        if eager_goal and not results["quick"] and results["device"] == "cpu":
+        cpu = results["device"] == "cpu"
+        eager_goal = ({1: 25, 16: 3, 64: 3, 256: 6} if cpu else {1: 16}).get(r["D"])
+        if eager_goal and not results["quick"]:
             # No kernel can beat eager by more than eager's own multiple of the read floor.
             ceiling = ms(r, "eager") / ms(r, "floor")
             out.append(
@@ -92,14 +93,29 @@ def targets(results) -> list[dict]:
                     r["speedup"]["eager"] >= eager_goal,
                 )
             )
-        compile_goal = 2.0 if r["D"] >= 16 else 1.2
-        out.append(
-            _target(
-                f">= {compile_goal} x faster than torch.compile, {shape}",
-                f"{r['speedup']['compiled']:.2f} x",
-                r["speedup"]["compiled"] >= compile_goal,
+        compile_goal = 2.0 if r["D"] >= 16 else (1.2 if cpu else None)
+        if compile_goal:
+            out.append(
+                _target(
+                    f">= {compile_goal} x faster than torch.compile, {shape}",
+                    f"{r['speedup']['compiled']:.2f} x",
+                    r["speedup"]["compiled"] >= compile_goal,
+                )
             )
-        )
+        if not cpu and r["dtype"] == "bfloat16":
+            f32 = next(
+                (m for m in grad if (m["N"], m["D"], m["dtype"]) == (r["N"], r["D"], "float32")),
+                None,
+            )
+            if f32:
+                speedup = ms(f32, "fused") / ms(r, "fused")
+                out.append(
+                    _target(
+                        f"bfloat16 about 2 x faster than float32 (>= 1.7 x), {r['N']:,} x {r['D']}",
+                        f"{speedup:.2f} x",
+                        speedup >= 1.7,
+                    )
+                )
     if results["device"] == "cpu":
         for r in (r for r in grad if r["threads"] == 1):
             multi = next(
@@ -117,7 +133,7 @@ def targets(results) -> list[dict]:
                     ms(multi, "fused") < ms(r, "fused"),
                 )
             )
-    for r in results["small"]:
+    for r in results["small"] if results["device"] == "cpu" else []:
         call = r["call_us"]["fused"]
         out.append(
             _target(f"linear_mse_grad call <= 10 us, N = {r['N']}", f"{call:.1f} us", call <= 10)
@@ -132,8 +148,17 @@ def targets(results) -> list[dict]:
                     ratio < 0.5,
                 )
             )
-    goals = {(10_000_000, 1): 2.0, (1_000_000, 16): 1.5}
+    goals = {(10_000_000, 1): 2.0, (1_000_000, 16): 1.5} if results["device"] == "cpu" else {}
     for r in results["forward"]:
+        if "floor" in r["times"]:  # GPU: read X and write pred at >= 85% of the read bandwidth
+            share = r["gbps"]["fused"] / r["floor_gbps"]
+            out.append(
+                _target(
+                    f"linear_forward >= 85% of read bandwidth, {r['N']:,} x {r['D']}",
+                    f"{100 * share:.0f}% ({r['gbps']['fused']:.0f} of {r['floor_gbps']:.0f} GB/s)",
+                    share >= 0.85,
+                )
+            )
         goal = goals.get((r["N"], r["D"]))
         if goal:
             speedup = ms(r, "eager") / ms(r, "fused")

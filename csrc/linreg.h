@@ -23,4 +23,14 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> linear_mse_grad_cpu(
     const at::Tensor& bias,
     const at::Tensor& y);
 
+// Defined in cuda/linreg_kernel.cu, when the CUDA kernels are built.
+at::Tensor
+linear_forward_cuda(const at::Tensor& X, const at::Tensor& weight, const at::Tensor& bias);
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> linear_mse_grad_cuda(
+    const at::Tensor& X,
+    const at::Tensor& weight,
+    const at::Tensor& bias,
+    const at::Tensor& y);
+
 }  // namespace linreg_ext

@@ -388,18 +388,20 @@ def available_memory_bytes():
 
 
 @pytest.mark.slow
-def test_more_than_2_31_elements():
+@pytest.mark.parametrize("device", DEVICES)
+def test_more_than_2_31_elements(device):
     N, D = 2**25 + 3, 64  # N * D = 2**31 + 192 elements of X, 8.6 GB of float32
-    if available_memory_bytes() < 12 * 2**30:
-        pytest.skip("needs 12 GiB of free memory for a [2**25 + 3, 64] float32 X")
-    g = torch.Generator().manual_seed(6)
-    X = torch.empty(N, D)
+    free = torch.cuda.mem_get_info()[0] if device == "cuda" else available_memory_bytes()
+    if free < 12 * 2**30:
+        pytest.skip(f"needs 12 GiB of free {device} memory for a [2**25 + 3, 64] float32 X")
+    g = torch.Generator(device=device).manual_seed(6)
+    X = torch.empty(N, D, device=device)
     chunk = 2**20
     for start in range(0, N, chunk):
         X[start : start + chunk].uniform_(-1, 1, generator=g)
-    weight = torch.randn(D, generator=g)
-    bias = torch.randn(1, generator=g)
-    y = torch.randn(N, generator=g)
+    weight = torch.randn(D, generator=g, device=device)
+    bias = torch.randn(1, generator=g, device=device)
+    y = torch.randn(N, generator=g, device=device)
     # The rows whose elements lie past index 2**31 dominate the sums, so reading them wrongly
     # (a 32-bit index) would change every output far beyond rounding.
     y[2**31 // D :] += 1e5
@@ -407,7 +409,7 @@ def test_more_than_2_31_elements():
     pred = linreg_ext.linear_forward(X, weight, bias)
 
     # The float64 reference, a chunk of rows at a time.
-    sums = torch.zeros(D + 2, dtype=torch.float64)
+    sums = torch.zeros(D + 2, dtype=torch.float64, device=device)
     w64, b64 = weight.double(), bias.double()
     for start in range(0, N, chunk):
         Xc = X[start : start + chunk].double()
@@ -452,3 +454,62 @@ def test_values_beside_the_view_are_never_used(dtype, D):
     assert all(torch.isfinite(t).all() for t in linreg_ext.linear_mse_grad(X, w, b, y))
     assert torch.isfinite(linreg_ext.linear_forward(X, w, b)).all()
     check_against_reference(X, w, b, y)
+
+
+# --- CUDA only: half types, agreement with the CPU, CUDA graphs --------------------------------
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
+@pytest.mark.parametrize(
+    "shape", [(1, 1), (4099, 17), (100_003, 1), (1000, 256), (257, 1025)], ids=str
+)
+def test_half_types_match_float32_reference(dtype, shape):
+    X, weight, bias, y = (t.to(dtype) for t in make_problem(*shape, torch.float32, "cuda"))
+    ref32 = reference.linear_mse_grad(X.float(), weight.float(), bias.float(), y.float())
+    theirs = reference.linear_mse_grad(X, weight, bias, y)  # PyTorch's own half-precision path
+    got = linreg_ext.linear_mse_grad(X, weight, bias, y)
+    for name, g, t, r in zip(("loss", "grad_weight", "grad_bias"), got, theirs, ref32, strict=True):
+        assert g.dtype == dtype and g.shape == t.shape
+        err = (g.float() - r).norm().item()
+        base = (t.float() - r).norm().item()
+        rounding = torch.finfo(dtype).eps * r.norm().item()
+        assert err <= 2 * base + rounding, f"{name}: error {err:.3e} vs PyTorch's {base:.3e}"
+    pred = linreg_ext.linear_forward(X, weight, bias)
+    pred32 = reference.linear_forward(X.float(), weight.float(), bias.float())
+    base = (reference.linear_forward(X, weight, bias).float() - pred32).norm().item()
+    rounding = torch.finfo(dtype).eps * pred32.norm().item()
+    assert (pred.float() - pred32).norm().item() <= 2 * base + rounding
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("shape", [(1, 1), (4099, 17), (1000, 256), (300, 4096)], ids=str)
+def test_cuda_agrees_with_cpu(shape):
+    args = make_problem(*shape, torch.float64, seed=11)
+    cpu = linreg_ext.linear_mse_grad(*args)
+    gpu = linreg_ext.linear_mse_grad(*(t.cuda() for t in args))
+    for a, b in zip(cpu, gpu, strict=True):
+        torch.testing.assert_close(b.cpu(), a, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(
+        linreg_ext.linear_forward(*(t.cuda() for t in args[:3])).cpu(),
+        linreg_ext.linear_forward(*args[:3]),
+        rtol=1e-12,
+        atol=1e-14,
+    )
+
+
+@pytest.mark.cuda
+def test_cuda_graphs_give_the_eager_result():
+    # mode="reduce-overhead" captures CUDA graphs: a kernel on the wrong stream breaks capture.
+    torch._dynamo.reset()
+    X, weight, bias, y = make_problem(4096, 8, torch.float32, "cuda")
+
+    def step(weight, bias):
+        loss, grad_weight, grad_bias = linreg_ext.linear_mse_grad(X, weight, bias, y)
+        return loss, weight - 0.011 * grad_weight, bias - 0.011 * grad_bias
+
+    compiled = torch.compile(step, mode="reduce-overhead")
+    for _ in range(3):  # warm-up, capture, replay
+        got = [t.clone() for t in compiled(weight, bias)]
+    for a, b in zip(got, step(weight, bias), strict=True):
+        torch.testing.assert_close(a, b)

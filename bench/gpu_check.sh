@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The GPU check, in one command, for a machine with a CUDA GPU where python3 already has torch
+# (2.11 to 2.14, a CUDA build) and there may be no network:
+#   1. builds the extension with the CUDA kernels (LINREG_EXT_CUDA=1) and the C++ app (CMake);
+#   2. runs the CUDA tests (pytest -m cuda: kernels, half types, CPU agreement, CUDA graphs,
+#      the C++ app on --device cuda);
+#   3. runs the GPU benchmark (bench/bench.py --device cuda);
+#   4. prints the benchmark's table and targets last.
+# Output goes to $OUT (default bench/gpu-results): logs, results.md, results.json, throughput.png.
+#
+#   bench/gpu_check.sh                 everything (about 8 minutes on an H100 machine)
+#   bench/gpu_check.sh --build-only    steps 1 only: what a machine without a GPU can check
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+OUT="${OUT:-bench/gpu-results}"
+mkdir -p "$OUT"
+export TORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-9.0}"  # narrow: a fast build for this GPU
+export MAX_JOBS="${MAX_JOBS:-$(nproc)}"
+export LINREG_EXT_CUDA=1
+export PYTHONUNBUFFERED=1
+PY="${PYTHON:-python3}"
+
+step() { echo; echo "== $*"; }
+
+step "machine"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null ||
+  echo "nvidia-smi: not available"
+"$PY" -c "import torch; print('torch', torch.__version__, 'CUDA', torch.version.cuda,
+      'GPU:', torch.cuda.get_device_name() if torch.cuda.is_available() else 'none')"
+
+step "build the extension (TORCH_CUDA_ARCH_LIST=$TORCH_CUDA_ARCH_LIST)"
+"$PY" -m pip install --no-build-isolation --no-deps -e . > "$OUT/build.log" 2>&1 ||
+  { tail -40 "$OUT/build.log"; exit 1; }
+"$PY" -m linreg_ext info
+
+step "build the C++ app"
+make cpp USE_SYSTEM_PYTHON=1 > "$OUT/cmake.log" 2>&1 || { tail -40 "$OUT/cmake.log"; exit 1; }
+echo "build/cmake/linreg_predict: built"
+
+if [[ "${1:-}" == "--build-only" ]]; then
+  echo; echo "--build-only: builds done; tests and benchmark not run"
+  exit 0
+fi
+if ! "$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"; then
+  echo "no CUDA device: the builds are done, the tests and the benchmark need a GPU" >&2
+  exit 2
+fi
+
+step "CUDA tests (pytest -m cuda)"
+set +e
+"$PY" -m pytest -m cuda -q -rs -p no:cacheprovider tests 2>&1 | tee "$OUT/tests.log" | tail -25
+tests_rc=${PIPESTATUS[0]}
+set -e
+
+step "GPU benchmark"
+"$PY" bench/bench.py --device cuda --out "$OUT" 2>&1 | tee "$OUT/bench.log" | grep -v "^\[" | tail -30
+
+step "results ($OUT/results.md)"
+sed -n '/^### linear_mse_grad/,/^### linear_forward/p' "$OUT/results.md" | head -n -1
+grep -E "^\[(met|NOT MET)\]" "$OUT/bench.log"
+echo
+echo "CUDA tests: $([[ $tests_rc == 0 ]] && echo passed || echo "FAILED (exit $tests_rc)")"
+exit "$tests_rc"
