@@ -9,10 +9,20 @@
 #pragma once
 
 #include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
 
 #include <tuple>
 
 namespace linreg_ext {
+
+// linear_mse_grad's outputs, uninitialized, in X's dtype and device: loss [] and the gradients
+// shaped like their parameters. Every backend returns exactly these.
+inline std::tuple<at::Tensor, at::Tensor, at::Tensor>
+empty_mse_outputs(const at::Tensor& X, const at::Tensor& weight, const at::Tensor& bias) {
+  return {
+      at::empty({}, X.options()), at::empty(weight.sizes(), X.options()),
+      at::empty(bias.sizes(), X.options())};
+}
 
 at::Tensor
 linear_forward_cpu(const at::Tensor& X, const at::Tensor& weight, const at::Tensor& bias);

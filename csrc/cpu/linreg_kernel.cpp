@@ -538,9 +538,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> linear_mse_grad_cpu(
   const char* op = "linear_mse_grad";
   check_mse_inputs(op, X, weight, bias, y);
   check_dtype_supported(op, X, {at::kFloat, at::kDouble}, "CPU");
-  at::Tensor loss = at::empty({}, X.options());
-  at::Tensor grad_weight = at::empty(weight.sizes(), X.options());
-  at::Tensor grad_bias = at::empty(bias.sizes(), X.options());
+  // std::tie, not a structured binding: C++17 (torch 2.11) cannot capture those in a lambda.
+  at::Tensor loss, grad_weight, grad_bias;
+  std::tie(loss, grad_weight, grad_bias) = empty_mse_outputs(X, weight, bias);
   // y is [N] or [N, 1]; a [N, 1] view's row stride is its stride(0) either way.
   const at::Tensor y_rows = y.dim() == 2 ? y.select(1, 0) : y;
   AT_DISPATCH_FLOATING_TYPES(X.scalar_type(), "linear_mse_grad_impl", [&] {

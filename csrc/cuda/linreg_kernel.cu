@@ -459,9 +459,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> linear_mse_grad_cuda(
   check_mse_inputs(op, X, weight, bias, y);
   check_dtype_supported(op, X, {at::kFloat, at::kDouble, at::kHalf, at::kBFloat16}, "CUDA");
   const c10::cuda::CUDAGuard guard(X.device());
-  at::Tensor loss = at::empty({}, X.options());
-  at::Tensor grad_weight = at::empty(weight.sizes(), X.options());
-  at::Tensor grad_bias = at::empty(bias.sizes(), X.options());
+  // std::tie, not a structured binding: C++17 (torch 2.11) cannot capture those in a lambda.
+  at::Tensor loss, grad_weight, grad_bias;
+  std::tie(loss, grad_weight, grad_bias) = empty_mse_outputs(X, weight, bias);
   // Raw pointers only from contiguous tensors: a non-contiguous input is copied once here.
   const at::Tensor Xc = X.contiguous(), wc = weight.contiguous(), bc = bias.contiguous();
   const at::Tensor yc = y.reshape({-1}).contiguous();
