@@ -91,7 +91,7 @@ __global__ void __launch_bounds__(kThreads) mse_rows_kernel(
   using acc = acc_t<scalar_t>;
   constexpr int kGroups = kThreads / G;
   constexpr int U = K >= 8 ? 1 : 8 / K;
-  extern __shared__ unsigned char shared_bytes[];
+  extern __shared__ __align__(16) unsigned char shared_bytes[];
   acc* shared = reinterpret_cast<acc*>(shared_bytes);  // [kGroups, D + 2]
 
   const int lane = threadIdx.x % G;
