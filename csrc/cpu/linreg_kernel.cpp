@@ -7,8 +7,8 @@
 // before it joins the float64 sums). Four loop shapes:
 //   D == 1, contiguous        the rows are the lanes
 //   D <= 64, contiguous rows  8 rows at a time: 8 dot products reduced by one shuffle-add tree,
-//                             then r X for the 8 rows; all sums stay in registers
-//   D > 64, contiguous rows   4 rows at a time; the sums of r X in a D-long buffer (L1)
+//   (float64: D <= 32)        then r X for the 8 rows; all sums stay in registers
+//   wider contiguous rows     4 rows at a time; the sums of r X in a D-long buffer (L1)
 //   any strides               one element at a time
 #include "../checks.h"
 #include "../linreg.h"
@@ -29,8 +29,11 @@ namespace {
 using vec::f64x8;
 using vec::kLanes;
 
-// Rows of at most kMaxSmallD features take the blocked in-register path (SmallRows).
+// Rows of at most kMaxSmallD features take the blocked in-register path (SmallRows); float64
+// rows only up to 32, where measurement put the crossover (8 rows x 8 vectors no longer fit the
+// registers and LargeRows runs closer to the read floor).
 constexpr int64_t kMaxSmallD = 64;
+constexpr int64_t kMaxSmallDoubleD = 32;
 
 // A read-only view of one problem. X[i][j] = x[i * sx0 + j * sx1], y[i] = y[i * sy].
 template <typename scalar_t>
@@ -97,7 +100,6 @@ mse_sums_column(const Problem<scalar_t>& p, int64_t begin, int64_t end, Sums s) 
 
 template <typename scalar_t, int V>
 struct SmallRows {
-  static constexpr bool kReload = V > 4 && std::is_same_v<scalar_t, double>;
   const Problem<scalar_t>& p;
   f64x8 w[V];
   vec::i64x8 tail;  // the lanes of the last vector that hold columns of X
@@ -179,8 +181,7 @@ struct SmallRows {
       for (int64_t k = 0; k < kLanes; ++k) {
         const f64x8 rk = vec::splat(rs[k]);
         for (int v = 0; v < V; ++v) {
-          // Wide float64 rows are read again from L1 rather than spilled and reloaded.
-          g[k % 2][v] += rk * (kReload ? part(i + k, v, wide) : xs[k][v]);
+          g[k % 2][v] += rk * xs[k][v];
         }
       }
     }
@@ -339,7 +340,7 @@ mse_sums_strided(const Problem<scalar_t>& p, int64_t begin, int64_t end, Sums s)
 // SmallRows<scalar_t, V>(p).mse(...) for the V that fits p.D; false if p.D > kMaxSmallD.
 template <typename scalar_t, int V = 1>
 C10_ALWAYS_INLINE bool small_mse(const Problem<scalar_t>& p, int64_t b, int64_t e, Sums s) {
-  if constexpr (V * kLanes > kMaxSmallD) {
+  if constexpr (V * kLanes > (std::is_same_v<scalar_t, double> ? kMaxSmallDoubleD : kMaxSmallD)) {
     return false;
   } else {
     if ((p.D + kLanes - 1) / kLanes != V) {
