@@ -293,7 +293,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--dtype", choices=list(DTYPES), default="float32")
     p.add_argument("--seed", type=int, default=0, help="seeds initialization and shuffling")
     p.add_argument("--standardize", action="store_true", help="train on scaled features, save raw")
-    p.add_argument("--loss", choices=list(LOSSES), default="fused", help=argparse.SUPPRESS)
+    p.add_argument(
+        "--loss",
+        choices=list(LOSSES),
+        default="fused",
+        help="fused (the op) or reference (plain PyTorch, the same loop: for comparison)",
+    )
     p.add_argument("--out", help="write a checkpoint here (atomically)")
     p.add_argument("--force", action="store_true", help="replace an existing --out file")
     p.add_argument("--quiet", action="store_true", help="no per-epoch lines or progress bar")
