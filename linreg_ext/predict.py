@@ -49,7 +49,7 @@ def main(argv=None) -> int:
         parser.error("no values given")
     try:
         model, metadata = torchscript.load(args.model)
-    except (OSError, RuntimeError) as err:
+    except (OSError, RuntimeError, ValueError) as err:  # torch.jit.load: ValueError if missing
         print(f"error: cannot load {args.model}: {err}", file=sys.stderr)
         return 1
     if metadata.get("in_features") != 1:

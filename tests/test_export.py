@@ -104,3 +104,33 @@ def test_failed_verification_writes_nothing(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="does not reproduce the in-memory model"):
         exporter.export(model, info, out, force=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def run_predict(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "linreg_ext.predict", *map(str, args)],
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_python_predict_cli_and_its_errors(tmp_path):
+    model = train.fit(train.bundled_dataset(), train.TrainConfig(), progress=False, log=print).model
+    one = tmp_path / "one.pt"
+    torchscript.save(torchscript.script(model), one, {"in_features": 1})
+    out = run_predict(one, "4.0", "-1e3")
+    assert out.returncode == 0 and len(out.stdout.split()) == 2
+    assert float(out.stdout.split()[0]) == pytest.approx(21.75, abs=0.01)
+
+    wide = tmp_path / "wide.pt"
+    torchscript.save(torchscript.script(train.LinearRegression(4)), wide, {"in_features": 4})
+    cases = [
+        ((tmp_path / "missing.pt", "4"), 1, "error: cannot load"),
+        ((wide, "4"), 1, "takes 4 features, not 1"),
+        ((one, "four"), 2, "could not convert string to float: 'four'"),
+        ((one,), 2, "no values given"),
+    ]
+    for args, code, message in cases:
+        result = run_predict(*args)
+        assert result.returncode == code and message in result.stderr, (args, result.stderr)
+        assert "Traceback" not in result.stderr
