@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 import linreg_ext
-from linreg_ext import reference, train
+from linreg_ext import datasets, reference, train
 
 sys.path.insert(0, str(Path(__file__).parent))
 import report  # noqa: E402
@@ -242,7 +242,7 @@ def memory_section(N, D):
 
 def e2e_section(N, D, epochs, device):
     X, _, _, y = problem(N, D, torch.float32, device)
-    data = train.Dataset(X.cpu(), y.cpu(), [f"x{i}" for i in range(D)], "y", "generated")
+    data = datasets.Dataset(X.cpu(), y.cpu(), [f"x{i}" for i in range(D)], "y", "generated")
     rows = []
     for loss in ("fused", "reference"):
         config = train.TrainConfig(epochs=epochs, device=device, loss=loss)

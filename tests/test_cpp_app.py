@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch import nn
 
-from linreg_ext import LinearRegression, torchscript, train
+from linreg_ext import LinearRegression, datasets, torchscript, train
 from linreg_ext.predict import format_prediction, predict
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,7 +45,7 @@ def export_model(model, path, metadata=None):
 
 @pytest.fixture(scope="module")
 def tutorial_model(tmp_path_factory):
-    data = train.bundled_dataset()
+    data = datasets.bundled_dataset()
     result = train.fit(data, train.TrainConfig(), progress=False, log=lambda _: None)
     return export_model(result.model, tmp_path_factory.mktemp("m") / "model.pt"), result.model
 
