@@ -7,13 +7,12 @@
 #include <torch/cuda.h>
 #include <torch/script.h>
 
-#include <charconv>
-#include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <sstream>
 
+#include "format.h"
 #include "input.h"
+#include "model.h"
 #include "options.h"
 
 using linreg_app::kUsage;
@@ -23,51 +22,13 @@ using linreg_app::UsageError;
 
 namespace {
 
-// The first non-blank line of a message: libtorch's may start with a newline and go on with
-// source excerpts and a C++ backtrace.
-std::string first_line(const std::string& message) {
-  std::istringstream lines(message);
-  std::string line;
-  while (std::getline(lines, line) && line.find_first_not_of(" \t") == std::string::npos) {
-  }
-  return line;
-}
-
-torch::jit::Module load_model(const std::string& path, std::string& metadata) {
-  if (!std::filesystem::is_regular_file(path)) {
-    throw std::runtime_error("model file '" + path + "' does not exist");
-  }
-  torch::jit::ExtraFilesMap extra{{"metadata.json", ""}};
-  torch::jit::Module model;
-  try {
-    model = torch::jit::load(path, torch::kCPU, extra);
-  } catch (const std::exception& e) {  // c10::Error, or torch::jit::ErrorReport (unknown op)
-    throw std::runtime_error(
-        "cannot load '" + path + "' as a TorchScript model: " + first_line(e.what()));
-  }
-  if (!model.hasattr("in_features") || !model.hasattr("weight")) {
-    throw std::runtime_error("'" + path + "' is not a linreg_ext model (no in_features/weight)");
-  }
-  metadata = extra["metadata.json"];
-  return model;
-}
-
-// Shortest text that reads back as the same value in the model's dtype.
-std::string format(double value, bool single) {
-  char buf[64];
-  const auto end = single ? std::to_chars(buf, buf + sizeof buf, static_cast<float>(value)).ptr
-                          : std::to_chars(buf, buf + sizeof buf, value).ptr;
-  return std::string(buf, end);
-}
-
 int run(const Options& opt) {
-  std::string metadata;
-  torch::jit::Module model = load_model(opt.model, metadata);
+  linreg_app::LoadedModel model = linreg_app::load_model(opt.model);
   if (opt.info) {
-    std::cout << metadata << "\n";
+    std::cout << model.metadata << "\n";
     return 0;
   }
-  const int64_t in_features = model.attr("in_features").toInt();
+  const int64_t in_features = model.in_features;
   linreg_app::Samples samples;
   if (opt.csv.empty()) {
     samples = linreg_app::samples_from_values(opt.values, in_features);
@@ -84,17 +45,17 @@ int run(const Options& opt) {
     throw std::runtime_error("--device cuda: CUDA is not available (no GPU, or a CPU-only build)");
   }
   const torch::Device device(opt.device);
-  const auto dtype = model.attr("weight").toTensor().scalar_type();
 
   c10::InferenceMode inference;
-  model.to(device);
+  model.module.to(device);
   const auto X =
       torch::from_blob(samples.values.data(), {samples.rows, samples.cols}, torch::kDouble)
-          .to(device, dtype);
-  const auto pred = model.forward({X}).toTensor().reshape({-1}).to(torch::kCPU, torch::kDouble);
+          .to(device, model.dtype);
+  const auto pred =
+      model.module.forward({X}).toTensor().reshape({-1}).to(torch::kCPU, torch::kDouble);
   const auto values = pred.accessor<double, 1>();
   for (int64_t i = 0; i < values.size(0); ++i) {
-    std::cout << format(values[i], dtype == torch::kFloat) << "\n";
+    std::cout << linreg_app::format_prediction(values[i], model.dtype) << "\n";
   }
   return 0;
 }
@@ -115,7 +76,7 @@ int main(int argc, char** argv) {
   try {
     return run(opt);
   } catch (const std::exception& e) {  // c10::Error included: its first line is the message
-    std::cerr << "linreg_predict: " << first_line(e.what()) << "\n";
+    std::cerr << "linreg_predict: " << linreg_app::first_line(e.what()) << "\n";
   }
   return 1;
 }

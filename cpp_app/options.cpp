@@ -5,14 +5,20 @@ namespace linreg_app {
 
 Options parse_args(int argc, char** argv) {
   Options opt;
-  for (int i = 1; i < argc; ++i) {
+  int i = 1;
+  // The argument after option `name`, which must be there.
+  const auto value_of = [&](const std::string& name) -> std::string {
+    if (i + 1 >= argc) {
+      throw UsageError(name + " needs a value");
+    }
+    return argv[++i];
+  };
+  for (; i < argc; ++i) {
     const std::string arg = argv[i];
-    const bool has_value = i + 1 < argc;
-    if (arg == "--csv" || arg == "--device") {
-      if (!has_value) {
-        throw UsageError(arg + " needs a value");
-      }
-      (arg == "--csv" ? opt.csv : opt.device) = argv[++i];
+    if (arg == "--csv") {
+      opt.csv = value_of(arg);
+    } else if (arg == "--device") {
+      opt.device = value_of(arg);
     } else if (arg == "--info") {
       opt.info = true;
     } else if (arg.rfind("--", 0) == 0 || arg == "-h") {

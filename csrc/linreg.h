@@ -1,5 +1,7 @@
-// Declarations shared by the linreg_ext backends. The schemas live in ops.cpp; each backend file
-// defines its entry points below and registers them with TORCH_LIBRARY_IMPL at its bottom.
+// The public C++ API of linreg_ext: the two ops as typed C++ functions that call through the
+// dispatcher (defined in ops.cpp, beside the schemas), so a LibTorch program gets the right backend
+// (CPU, CUDA) and autograd exactly as torch.ops.linreg_ext.* does from Python. Link the op
+// library (liblinreg_ops) and include this header; never call a backend's kernel directly.
 //
 // Math (r_i = X_i . w + b - y_i, the residual of row i):
 //   linear_forward  -> pred[i]     = X_i . w + b                         pred: [N]
@@ -9,35 +11,17 @@
 #pragma once
 
 #include <ATen/core/Tensor.h>
-#include <ATen/ops/empty.h>
 
 #include <tuple>
 
 namespace linreg_ext {
 
-// linear_mse_grad's outputs, uninitialized, in X's dtype and device: loss [] and the gradients
-// shaped like their parameters. Every backend returns exactly these.
-inline std::tuple<at::Tensor, at::Tensor, at::Tensor>
-empty_mse_outputs(const at::Tensor& X, const at::Tensor& weight, const at::Tensor& bias) {
-  return {
-      at::empty({}, X.options()), at::empty(weight.sizes(), X.options()),
-      at::empty(bias.sizes(), X.options())};
-}
+// X [N, D] float; weight [D] or [1, D]; bias [1] or 0-D; same dtype and device. Returns pred [N].
+at::Tensor linear_forward(const at::Tensor& X, const at::Tensor& weight, const at::Tensor& bias);
 
-at::Tensor
-linear_forward_cpu(const at::Tensor& X, const at::Tensor& weight, const at::Tensor& bias);
-
-std::tuple<at::Tensor, at::Tensor, at::Tensor> linear_mse_grad_cpu(
-    const at::Tensor& X,
-    const at::Tensor& weight,
-    const at::Tensor& bias,
-    const at::Tensor& y);
-
-// Defined in cuda/linreg_kernel.cu, when the CUDA kernels are built.
-at::Tensor
-linear_forward_cuda(const at::Tensor& X, const at::Tensor& weight, const at::Tensor& bias);
-
-std::tuple<at::Tensor, at::Tensor, at::Tensor> linear_mse_grad_cuda(
+// As linear_forward, plus y [N] or [N, 1] and N >= 1. Reads X once. Returns (loss,
+// grad_weight, grad_bias) in X's dtype; only loss is differentiable (the gradients are values).
+std::tuple<at::Tensor, at::Tensor, at::Tensor> linear_mse_grad(
     const at::Tensor& X,
     const at::Tensor& weight,
     const at::Tensor& bias,

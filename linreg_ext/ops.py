@@ -27,25 +27,9 @@ def linear_forward(X: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
     return torch.ops.linreg_ext.linear_forward(X, weight, bias)
 
 
-# dtype names as the C++ checks print them (c10::toString), so both paths give one message.
-_CPP_DTYPE_NAMES = {
-    torch.float64: "Double",
-    torch.float32: "Float",
-    torch.float16: "Half",
-    torch.bfloat16: "BFloat16",
-    torch.int64: "Long",
-    torch.int32: "Int",
-    torch.int16: "Short",
-    torch.int8: "Char",
-    torch.uint8: "Byte",
-    torch.bool: "Bool",
-    torch.complex64: "ComplexFloat",
-    torch.complex128: "ComplexDouble",
-}
-
-
 def _dtype_name(dtype: torch.dtype) -> str:
-    return _CPP_DTYPE_NAMES.get(dtype, str(dtype))
+    """A dtype as the C++ checks print it: Python's name without "torch." (float32)."""
+    return str(dtype).removeprefix("torch.")
 
 
 def _check_linear(op: str, X: Tensor, weight: Tensor, bias: Tensor) -> None:

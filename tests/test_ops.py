@@ -280,7 +280,7 @@ def good(device="cpu", dtype=torch.float32):
 BAD_INPUTS = [
     ("X", lambda a: a["X"][0], r"X must be 2-D \[N, D\], got 1-D with shape \[3\]"),
     ("X", lambda a: a["X"].reshape(5, 3, 1), r"X must be 2-D \[N, D\], got 3-D"),
-    ("X", lambda a: a["X"].long(), r"X must be a floating-point tensor, got dtype Long"),
+    ("X", lambda a: a["X"].long(), r"X must be a floating-point tensor, got dtype int64"),
     (
         "weight",
         lambda a: a["weight"][:2],
@@ -294,14 +294,14 @@ BAD_INPUTS = [
     (
         "weight",
         lambda a: a["weight"].double(),
-        r"weight must have the dtype of X \(Float\), got Double",
+        r"weight must have the dtype of X \(float32\), got float64",
     ),
     ("bias", lambda a: a["bias"].repeat(2), r"bias must have shape \[1\].*got shape \[2\]"),
     ("bias", lambda a: a["bias"].reshape(1, 1), r"bias must have shape \[1\].*got shape \[1, 1\]"),
-    ("bias", lambda a: a["bias"].half(), r"bias must have the dtype of X \(Float\), got Half"),
+    ("bias", lambda a: a["bias"].half(), r"bias must have the dtype of X \(float32\), got float16"),
     ("y", lambda a: a["y"][:4], r"y must have shape \[5\] or \[5, 1\].*got shape \[4\]"),
     ("y", lambda a: a["y"].reshape(5, 1).repeat(1, 2), r"y must have shape.*got shape \[5, 2\]"),
-    ("y", lambda a: a["y"].int(), r"y must have the dtype of X \(Float\), got Int"),
+    ("y", lambda a: a["y"].int(), r"y must have the dtype of X \(float32\), got int32"),
 ]
 
 
@@ -351,7 +351,7 @@ def test_empty_batch_has_no_mean(device):
 def test_half_is_refused_on_cpu(op):
     a = {k: v.half() for k, v in good().items()}
     with pytest.raises(
-        RuntimeError, match=f"{op}: the CPU kernel supports X of dtype Float, Double, got Half"
+        RuntimeError, match=f"{op}: the CPU kernel supports X of dtype float32, float64, got float16"
     ):
         call(op, a)
 

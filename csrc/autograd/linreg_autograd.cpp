@@ -5,8 +5,9 @@
 //
 // linear_mse_grad's backward only scales the gradients its forward already computed in the same
 // pass over X; the residual is recomputed only for d/dX and d/dy, and for double backward.
+#include "../linreg.h"
+
 #include <ATen/ATen.h>
-#include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/autograd.h>
 #include <torch/library.h>
 
@@ -16,27 +17,7 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-// The ops through the dispatcher: below autograd inside forward(), with autograd elsewhere.
-at::Tensor linear_forward(const at::Tensor& X, const at::Tensor& weight, const at::Tensor& bias) {
-  static const auto op =
-      c10::Dispatcher::singleton()
-          .findSchemaOrThrow("linreg_ext::linear_forward", "")
-          .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&)>();
-  return op.call(X, weight, bias);
-}
-
-std::tuple<at::Tensor, at::Tensor, at::Tensor> linear_mse_grad(
-    const at::Tensor& X,
-    const at::Tensor& weight,
-    const at::Tensor& bias,
-    const at::Tensor& y) {
-  static const auto op =
-      c10::Dispatcher::singleton()
-          .findSchemaOrThrow("linreg_ext::linear_mse_grad", "")
-          .typed<std::tuple<at::Tensor, at::Tensor, at::Tensor>(
-              const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&)>();
-  return op.call(X, weight, bias, y);
-}
+// Each forward() calls the public API (linreg.h) below autograd, so it reaches the backend kernel.
 
 // pred = X w + b. d/dX = g w^T, d/dw = X^T g, d/db = sum g; plain ATen, so differentiable again.
 class LinearForward : public torch::autograd::Function<LinearForward> {

@@ -522,9 +522,9 @@ void linear_mse_grad_impl(
 at::Tensor
 linear_forward_cpu(const at::Tensor& X, const at::Tensor& weight, const at::Tensor& bias) {
   const char* op = "linear_forward";
-  const ProblemSize size = check_linear_inputs(op, X, weight, bias);
+  check_linear_inputs(op, X, weight, bias);
   check_dtype_supported(op, X, {at::kFloat, at::kDouble}, "CPU");
-  at::Tensor pred = at::empty({size.N}, X.options());
+  at::Tensor pred = at::empty({X.size(0)}, X.options());
   AT_DISPATCH_FLOATING_TYPES(X.scalar_type(), "linear_forward_impl", [&] {
     linear_forward_impl<scalar_t>(X, weight, bias, pred);
   });
