@@ -1,13 +1,12 @@
 """export/export.py (linreg_ext.export): the TorchScript file, its metadata, its verification,
 and its errors."""
 
-import subprocess
-import sys
 from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import run_python
 
 from linreg_ext import datasets, torchscript, train
 from linreg_ext import export as exporter
@@ -18,11 +17,7 @@ EXPORT = ROOT / "export" / "export.py"  # the documented entry point, run as use
 
 def run_export(*args):
     # -W error::FutureWarning: the TorchScript deprecation must be handled, not printed.
-    return subprocess.run(
-        [sys.executable, "-W", "error::FutureWarning", str(EXPORT), *args],
-        capture_output=True,
-        text=True,
-    )
+    return run_python("-W", "error::FutureWarning", EXPORT, *args)
 
 
 def test_export_without_checkpoint_trains_and_verifies(tmp_path):
@@ -63,11 +58,7 @@ def test_loaded_file_equals_eager_model(tmp_path, dtype):
 
 def test_module_is_the_same_program(tmp_path):
     out = tmp_path / "model.pt"
-    result = subprocess.run(
-        [sys.executable, "-m", "linreg_ext.export", "--out", str(out)],
-        capture_output=True,
-        text=True,
-    )
+    result = run_python("-m", "linreg_ext.export", "--out", out)
     assert result.returncode == 0 and "verified" in result.stdout, result.stderr
     assert torchscript.load(out)[1]["training"]["config"] == asdict(train.TrainConfig())
 
@@ -113,11 +104,7 @@ def test_failed_verification_writes_nothing(tmp_path, monkeypatch):
 
 
 def run_predict(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "linreg_ext.predict", *map(str, args)],
-        capture_output=True,
-        text=True,
-    )
+    return run_python("-m", "linreg_ext.predict", *args)
 
 
 def test_python_predict_cli_and_its_errors(tmp_path):

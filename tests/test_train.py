@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import run_python
 
 from linreg_ext import datasets, train
 from linreg_ext._io import atomic_write
@@ -109,16 +110,17 @@ def test_console_script_is_installed():
     script = Path(sys.executable).with_name("linreg-train")
     if not script.exists():  # an environment whose scripts live elsewhere; the module still runs
         script = None
-    cmd = [str(script)] if script else [sys.executable, "-m", "linreg_ext.train"]
-    out = subprocess.run([*cmd, "--epochs", "3", "--quiet"], capture_output=True, text=True)
+    args = ["--epochs", "3", "--quiet"]
+    if script:
+        out = subprocess.run([script, *args], capture_output=True, text=True)
+    else:
+        out = run_python("-m", "linreg_ext.train", *args)
     assert out.returncode == 0, out.stderr
     assert "trained 3 epochs" in out.stdout
 
 
 def run_cli(args):
-    return subprocess.run(
-        [sys.executable, "-m", "linreg_ext.train", *args], capture_output=True, text=True
-    )
+    return run_python("-m", "linreg_ext.train", *args)
 
 
 BAD_DATA = [
