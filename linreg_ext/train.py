@@ -105,14 +105,15 @@ def fold_back(w: Tensor, b: Tensor, mean: Tensor, std: Tensor) -> tuple[Tensor, 
     return w / std, b - (w * mean / std).sum()
 
 
-def _train(model, X, y, config: TrainConfig, batch: int, epochs, log) -> list[tuple[int, float]]:
-    """SGD with momentum over `epochs` (an iterable of epoch numbers, maybe a progress bar).
+def _train(
+    model, opt, X, y, config: TrainConfig, batch: int, epochs, log
+) -> list[tuple[int, float]]:
+    """Steps opt over `epochs` (an iterable of epoch numbers, maybe a progress bar).
 
     Reshuffles the rows each epoch when a batch is smaller than X; logs the mean loss ten times.
     Returns the logged (epoch, mean loss) pairs.
     """
     N = len(y)
-    opt = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
     loss_fn = LOSSES[config.loss]
     batches = math.ceil(N / batch)
     shuffle = torch.Generator(device="cpu").manual_seed(config.seed)
@@ -151,6 +152,8 @@ def fit(data: Dataset, config: TrainConfig, log=print, progress: bool = True) ->
 
     torch.manual_seed(config.seed)
     model = LinearRegression(D, device=device, dtype=dtype)
+    # Made before the clock starts: the first optimizer of a process imports torch._dynamo.
+    opt = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
     batch = N if config.batch_size is None else min(config.batch_size, N)
     bar = tqdm(
         range(1, config.epochs + 1),
@@ -159,7 +162,7 @@ def fit(data: Dataset, config: TrainConfig, log=print, progress: bool = True) ->
         disable=not progress or config.epochs * math.ceil(N / batch) < 2000,
     )
     start = time.perf_counter()
-    history = _train(model, X, y, config, batch, bar, bar.write if not bar.disable else log)
+    history = _train(model, opt, X, y, config, batch, bar, bar.write if not bar.disable else log)
     if device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
