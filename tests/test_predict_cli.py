@@ -274,3 +274,13 @@ def test_python_cli_is_a_real_program(models):
         timeout=300,
     )
     assert (out.returncode, out.stdout, out.stderr) == (0, "-2.5\n", "")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is present: nothing to refuse")
+def test_cuda_requested_without_cuda(app, models, monkeypatch, capsys):
+    got = both(app, [models["one"], "4", "--device", "cuda"], monkeypatch, capsys)
+    assert got == (
+        1,
+        "",
+        "linreg_predict: --device cuda: CUDA is not available (no GPU, or a CPU-only build)\n",
+    )
