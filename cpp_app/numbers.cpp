@@ -12,6 +12,8 @@ namespace linreg_app {
 namespace {
 
 constexpr size_t kQuoteLimit = 40;
+constexpr const char* kNotDecimal =
+    "expected decimal digits with an optional sign, fraction and exponent, e.g. -1.5e3";
 
 bool is_digit(char c) {
   return c >= '0' && c <= '9';
@@ -120,7 +122,7 @@ double parse_number(std::string_view text) {
   }
   int64_t magnitude_exp = 0;
   if (!scan(t, magnitude_exp)) {
-    throw fail("expected decimal digits with an optional sign, fraction and exponent, e.g. -1.5e3");
+    throw fail(kNotDecimal);
   }
   // from_chars takes no '+': the scanner has checked that one sign at most is there.
   const std::string_view unsigned_part = t[0] == '+' || t[0] == '-' ? t.substr(1) : t;
@@ -129,7 +131,7 @@ double parse_number(std::string_view text) {
       std::from_chars(unsigned_part.data(), unsigned_part.data() + unsigned_part.size(), value);
   const char* end = unsigned_part.data() + unsigned_part.size();
   if (result.ec == std::errc() && result.ptr != end) {
-    throw fail("expected decimal digits with an optional sign, fraction and exponent, e.g. -1.5e3");
+    throw fail(kNotDecimal);
   }
   if (result.ec == std::errc::result_out_of_range && magnitude_exp < 0) {
     value = 0.0;  // below the smallest subnormal: rounds to zero
