@@ -110,9 +110,10 @@ format: $(DEPS)
 bench: $(EXT_STAMP)
 	$(PY) bench/bench.py --out bench/results
 
-# LINREG_PREDICT names the app, so that its tests fail (rather than skip) if it is missing.
+# Naming the C++ programs makes their tests fail (rather than skip) if they are missing.
 test: $(EXT_STAMP) $(APP) $(if $(filter 1,$(LINT)),lint,lint-off)
-	LINREG_PREDICT=$(abspath $(APP)) $(PY) -m pytest
+	LINREG_PREDICT=$(abspath $(APP)) \
+	  LINREG_INPUT_CHECK=$(abspath $(CMAKE_BUILD)/linreg_input_check) $(PY) -m pytest
 
 clean:
 	rm -rf $(BUILD) *.egg-info linreg_ext/_C*.so linreg_ext/_build_info.py model.pt

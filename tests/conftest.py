@@ -8,6 +8,7 @@ read (contiguous, transposed, sliced, expanded) with every combination of inputs
 
 import contextlib
 import itertools
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ import linreg_ext  # noqa: F401  (registers the ops)
 from linreg_ext._accuracy import accuracy_failure
 
 HAS_CUDA = torch.cuda.is_available()
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def pytest_collection_modifyitems(config, items):
@@ -42,6 +44,29 @@ def run_python(*args, timeout=600) -> subprocess.CompletedProcess:
         timeout=timeout,
         cwd=Path(__file__).parent,
     )
+
+
+def cpp_program(env_var: str, name: str) -> Path:
+    """A C++ program that `make cpp` builds (build/cmake/NAME), or the one env_var names."""
+    return Path(os.environ.get(env_var, ROOT / "build" / "cmake" / name))
+
+
+def require_built(path: Path, env_var: str) -> Path:
+    """Skips the test, with the reason shown, when a C++ program is not built (a plain
+    `pip install .[test]` builds none), unless env_var names it, as `make test` does: then a
+    missing program fails the test."""
+    if not path.is_file():
+        missing = f"{path} is not built: run `make cpp` (or set {env_var})"
+        if env_var in os.environ:
+            pytest.fail(missing)
+        pytest.skip(missing)
+    return path
+
+
+@pytest.fixture(scope="module")
+def app() -> Path:
+    """cpp_app's linreg_predict (LINREG_PREDICT overrides the path)."""
+    return require_built(cpp_program("LINREG_PREDICT", "linreg_predict"), "LINREG_PREDICT")
 
 
 # Parametrize over this to run a test on every device; the CUDA case carries the `cuda` mark.

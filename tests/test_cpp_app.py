@@ -1,14 +1,12 @@
 """cpp_app's linreg_predict against Python, end to end: train -> export -> predict, and its errors.
 
 The binary is built by `make cpp` (CMake, build/cmake/linreg_predict); LINREG_PREDICT overrides
-the path. Without a built binary these tests are skipped, with the reason shown (a plain
-`pip install .[test]` builds no C++ app), unless LINREG_PREDICT names it, as `make test` does:
-then a missing binary fails them. Every failure of the app must be one line on stderr and a
-non-zero exit, never a signal.
+the path, and conftest's `app` fixture skips these tests when it is not built (fails them when
+LINREG_PREDICT names it, as `make test` does). Every failure of the app must be one line on
+stderr and a non-zero exit, never a signal.
 """
 
 import csv
-import os
 import re
 import subprocess
 from pathlib import Path
@@ -22,17 +20,6 @@ from linreg_ext import LinearRegression, datasets, torchscript, train
 from linreg_ext.predict import format_prediction, predict
 
 ROOT = Path(__file__).resolve().parents[1]
-APP = Path(os.environ.get("LINREG_PREDICT", ROOT / "build" / "cmake" / "linreg_predict"))
-
-
-@pytest.fixture(scope="module")
-def app():
-    if not APP.is_file():
-        missing = f"{APP} is not built: run `make cpp` (or set LINREG_PREDICT)"
-        if "LINREG_PREDICT" in os.environ:
-            pytest.fail(missing)
-        pytest.skip(missing)
-    return APP
 
 
 def run_app(app, *args, stdin=None):
