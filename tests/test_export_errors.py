@@ -144,15 +144,17 @@ def test_models_that_would_mislead_are_not_exported(tmp_path, content, message):
     assert list(tmp_path.iterdir()) == [ckpt]
 
 
-def test_checkpoint_that_is_not_a_file(tmp_path):
+def test_checkpoint_that_is_not_a_file(tmp_path, capsys):
     (tmp_path / "adir").mkdir()
     os.mkfifo(tmp_path / "pipe")
     for name, kind in (("adir", "a directory"), ("pipe", "a FIFO (named pipe)")):
-        result = run_export("--checkpoint", tmp_path / name, "--out", tmp_path / "m.pt")
-        assert result.returncode == 1
-        assert result.stderr == f"error: {tmp_path / name} is {kind}, not a checkpoint file\n"
-    result = run_export("--checkpoint", tmp_path / "none.ckpt", "--out", tmp_path / "m.pt")
-    assert result.stderr == f"error: {tmp_path / 'none.ckpt'}: no such checkpoint file\n"
+        status, _, err = export_main(
+            capsys, "--checkpoint", tmp_path / name, "--out", tmp_path / "m"
+        )
+        assert status == 1
+        assert err == f"error: {tmp_path / name} is {kind}, not a checkpoint file\n"
+    _, _, err = export_main(capsys, "--checkpoint", tmp_path / "none.ckpt", "--out", tmp_path / "m")
+    assert err == f"error: {tmp_path / 'none.ckpt'}: no such checkpoint file\n"
 
 
 @pytest.mark.parametrize(
@@ -180,22 +182,22 @@ def test_checkpoint_that_is_not_a_file(tmp_path):
     ],
     ids=["empty", "missing-directory", "directory-force", "fifo-force"],
 )
-def test_output_place_is_checked_before_training(tmp_path, make, out, extra, message):
+def test_output_place_is_checked_before_training(tmp_path, capsys, make, out, extra, message):
     if make == "dir":
         (tmp_path / "adir").mkdir()
     elif make == "fifo":
         os.mkfifo(tmp_path / "f")
-    result = run_export("--out", tmp_path / out if out else "", *extra)
-    assert result.returncode == 1
-    assert result.stdout == ""  # "training on the bundled dataset first" never printed
-    assert result.stderr == message.format(p=tmp_path)
+    status, stdout, stderr = export_main(capsys, "--out", tmp_path / out if out else "", *extra)
+    assert status == 1
+    assert stdout == ""  # "training on the bundled dataset first" never printed
+    assert stderr == message.format(p=tmp_path)
 
 
 def test_symlink_out_is_refused_even_with_force(tmp_path):
     target = tmp_path / "real.pt"
     target.write_bytes(b"keep")
     (tmp_path / "link.pt").symlink_to(target)
-    result = run_export("--out", tmp_path / "link.pt", "--force")
+    result = run_export("--out", tmp_path / "link.pt", "--force")  # as users run it
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr == (
         f"error: {tmp_path / 'link.pt'} is a symbolic link (to {target}); output never replaces "

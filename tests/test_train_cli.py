@@ -5,6 +5,7 @@ Every case asserts the message the CLI now prints.
 """
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -23,6 +24,20 @@ def run_cli(*args, **kwargs):
         text=True,
         **kwargs,
     )
+
+
+class Result:
+    """What a CLI run gives, like subprocess.CompletedProcess: returncode, stdout, stderr."""
+
+    def __init__(self, returncode, stdout, stderr):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+def run_main(capsys, *args):
+    """The CLI run in this process (no interpreter start-up): for the many message tests."""
+    status = train.main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return Result(status, out, err)
 
 
 def write(path, text):
@@ -49,8 +64,6 @@ def assert_diverged(result, out, epoch_pattern=r"\d+", advice="--standardize or 
     line = result.stderr.strip().splitlines()[-1]
     assert line.startswith("error: training diverged at epoch "), line
     assert f"; nothing saved: try {advice} (now " in line
-    import re
-
     assert re.match(rf"error: training diverged at epoch {epoch_pattern}: ", line), line
     assert "saved " not in result.stdout and not out.exists()
     assert "Traceback" not in result.stderr
@@ -68,33 +81,35 @@ def test_divergence_on_unscaled_features_is_an_error(tmp_path):
     assert out.exists()
 
 
-def test_divergence_with_huge_values_in_float64(tmp_path):
+def test_divergence_with_huge_values_in_float64(tmp_path, capsys):
     data = write(tmp_path / "huge.csv", "x,y\n1e300,2\n2e300,4\n3,6\n")
     out = tmp_path / "m.ckpt"
-    line = assert_diverged(run_cli("--data", data, "--dtype", "float64", "--out", out), out, "1")
+    result = run_main(capsys, "--data", data, "--dtype", "float64", "--out", out)
+    line = assert_diverged(result, out, "1")
     assert "epoch 1: the loss is inf" in line
 
 
-def test_divergence_with_large_x(tmp_path):
+def test_divergence_with_large_x(tmp_path, capsys):
     rows = "\n".join(f"{1.6e7 + i:.1f},{2 * (1.6e7 + i):.1f}" for i in range(20))
     data, out = write(tmp_path / "big.csv", "x,y\n" + rows + "\n"), tmp_path / "m.ckpt"
-    assert_diverged(run_cli("--data", data, "--out", out), out)
+    assert_diverged(run_main(capsys, "--data", data, "--out", out), out)
 
 
-def test_divergence_already_standardized_suggests_only_lr(tmp_path):
+def test_divergence_already_standardized_suggests_only_lr(tmp_path, capsys):
     data, out = houses_csv(tmp_path / "houses.csv"), tmp_path / "h.ckpt"
-    result = run_cli("--data", data, "--out", out, "--standardize", "--lr", "5", "--momentum", "0")
+    args = ("--data", data, "--out", out, "--standardize", "--lr", "5", "--momentum", "0")
+    result = run_main(capsys, *args)
     assert_diverged(result, out, advice="a smaller --lr")
 
 
-def test_wide_data_diverges_with_a_short_message(tmp_path):
+def test_wide_data_diverges_with_a_short_message(tmp_path, capsys):
     g = np.random.default_rng(2)
     D = 10_000
     X = g.uniform(0, 100, (50, D))
     header = ",".join(f"c{i}" for i in range(D)) + ",y"
     body = "\n".join(",".join(f"{v:.2f}" for v in row) + f",{row.sum():.2f}" for row in X)
     data, out = write(tmp_path / "wide.csv", header + "\n" + body + "\n"), tmp_path / "w.ckpt"
-    result = run_cli("--data", data, "--out", out, "--quiet")
+    result = run_main(capsys, "--data", data, "--out", out, "--quiet")
     assert_diverged(result, out)
     assert len(result.stdout) + len(result.stderr) < 1000
 
@@ -186,25 +201,25 @@ BAD_CSV = [
 
 
 @pytest.mark.parametrize("name, content, message", BAD_CSV, ids=[b[0] for b in BAD_CSV])
-def test_bad_csv_is_reported_precisely(tmp_path, name, content, message):
-    result = run_cli("--data", write(tmp_path / name, content))
+def test_bad_csv_is_reported_precisely(tmp_path, capsys, name, content, message):
+    result = run_main(capsys, "--data", write(tmp_path / name, content))
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.startswith(f"error: {tmp_path / name}")
     assert message in result.stderr, result.stderr
 
 
-def test_data_that_is_not_a_file(tmp_path):
+def test_data_that_is_not_a_file(tmp_path, capsys):
     (tmp_path / "adir").mkdir()
     os.mkfifo(tmp_path / "pipe")
-    result = run_cli("--data", tmp_path / "adir")
+    result = run_main(capsys, "--data", tmp_path / "adir")
     assert result.returncode == 1
     assert result.stderr == f"error: {tmp_path / 'adir'} is a directory, not a CSV file\n"
-    result = run_cli("--data", tmp_path / "pipe")  # refused without opening it: no hang
+    result = run_main(capsys, "--data", tmp_path / "pipe")  # refused unopened: no hang
     assert result.stderr == f"error: {tmp_path / 'pipe'} is a FIFO (named pipe), not a CSV file\n"
 
 
-def test_seed_out_of_range_names_the_option():
-    result = run_cli("--seed", "99999999999999999999")
+def test_seed_out_of_range_names_the_option(capsys):
+    result = run_main(capsys, "--seed", "99999999999999999999")
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr == (
         "error: --seed must be an integer in [0, 2**64 - 1], got 99999999999999999999\n"
@@ -214,8 +229,8 @@ def test_seed_out_of_range_names_the_option():
 # --- 4, 5. the output place, checked before any work --------------------------------------
 
 
-def test_empty_out_is_an_error():
-    result = run_cli("--out", "")
+def test_empty_out_is_an_error(capsys):
+    result = run_main(capsys, "--out", "")
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr == "error: --out is empty; give the checkpoint's file name\n"
 
@@ -234,9 +249,9 @@ def test_empty_out_is_an_error():
     ],
     ids=["missing-directory", "directory", "directory-force", "fifo-force"],
 )
-def test_output_place_is_checked_before_training(tmp_path, make, args, message):
+def test_output_place_is_checked_before_training(tmp_path, capsys, make, args, message):
     make(tmp_path)
-    result = run_cli("--out", tmp_path / args[0], *args[1:])
+    result = run_main(capsys, "--out", tmp_path / args[0], *args[1:])
     assert result.returncode == 1 and result.stdout == ""  # not one epoch ran
     assert message.format(p=tmp_path) in result.stderr, result.stderr
     assert ".tmp" not in result.stderr
