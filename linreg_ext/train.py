@@ -136,7 +136,7 @@ def _diverged(model, mean_loss: float, limit: float) -> str | None:
     if not all(torch.isfinite(p).all() for p in model.parameters()):
         return "the weights are no longer finite numbers"
     if mean_loss > limit:
-        return f"the loss {mean_loss:.6g} is over {EXPLOSION_FACTOR:g} times its start"
+        return f"the loss {mean_loss:.6g} is more than {EXPLOSION_FACTOR:.0e} times its first value"
     return None
 
 
