@@ -143,7 +143,10 @@ def atomic_write(
     any file a program creates.
     """
     path = check_output(path, force)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as err:  # the directory changed since check_output
+        raise _error(err.errno, f"cannot write in {path.parent}: {err.strerror}") from None
     tmp = Path(tmp_name)
     try:
         os.fchmod(fd, 0o666 & ~_umask())

@@ -3,6 +3,11 @@
 Readers check what they read and raise DataError naming the file, the line and the column, so a
 CLI can print the message as it is. Today: CSV files (load_csv) and the bundled tutorial data
 (bundled_dataset). (Not `data.py`: `linreg_ext/data/` is the folder that holds tutorial.csv.)
+
+CSV follows the predictors' rules (linreg_ext.csv_input, linreg_ext.numbers) with a required
+header. Files of plain numbers are read by numpy's C reader, everything else (quotes, comments,
+errors) field by field; tests/test_train_cli.py checks that both give the same values and that
+errors get the precise message. A later reader (pyarrow) must keep those tests passing.
 """
 
 import io
