@@ -9,6 +9,11 @@ target names, dtype, the training summary and the library and torch versions (tr
 With no checkpoint, the program first trains on the bundled dataset. Before reporting success it
 loads the written file back and checks that it reproduces the in-memory model's predictions; the
 file appears at --out only then (written to a temporary file and renamed).
+
+A model with a NaN or infinite parameter, or whose feature names do not match in_features, is
+refused. --out is checked before any work and written as linreg_ext._io.atomic_write describes
+(never over an existing file without --force, never over a directory, FIFO, device or symbolic
+link; mode 0666 less the umask). Exit codes as linreg_ext._cli lists them.
 """
 
 import argparse
@@ -18,8 +23,8 @@ from pathlib import Path
 import torch
 
 from . import torchscript
-from ._cli import fail
-from ._io import atomic_write, refuse_existing
+from ._cli import INTERRUPTED, Console, fail
+from ._io import atomic_write, check_output
 from .datasets import bundled_dataset
 from .model import LinearRegression
 from .predict import format_prediction
@@ -43,11 +48,39 @@ def verification_inputs(model: LinearRegression) -> torch.Tensor:
     )
 
 
+def check_exportable(model: LinearRegression, description: dict) -> None:
+    """ValueError unless the model's numbers are finite and its description fits it.
+
+    A NaN or infinite weight predicts nothing useful; feature names that do not match
+    in_features would mislabel every column of the C++ app's input.
+    """
+    for name, p in (("weights", model.weight), ("bias", model.bias)):
+        if torch.isnan(p).any():
+            raise ValueError(f"the model's {name} are NaN; it cannot be exported (retrain it)")
+        if not torch.isfinite(p).all():
+            raise ValueError(f"the model's {name} are infinite; it cannot be exported (retrain it)")
+    D = model.in_features
+    if description.get("in_features", D) != D:
+        raise ValueError(
+            f"the description says in_features={description['in_features']!r}, the model has {D}"
+        )
+    names = description.get("feature_names")
+    if names is not None:
+        if not (isinstance(names, list) and all(isinstance(n, str) and n for n in names)):
+            raise ValueError(f"feature_names must be a list of non-empty names, got {names!r}")
+        if len(names) != D:
+            raise ValueError(f"{len(names)} feature_names for a model of {D} in_features")
+        if len(set(names)) != D:
+            raise ValueError(f"feature_names must be unique, got {names!r}")
+
+
 def export(model: LinearRegression, description: dict, out: Path, force: bool) -> dict:
     """Scripts, writes and verifies the model; returns the metadata written.
 
     The metadata is `description` (train.describe's fields) with the versions that wrote the file.
+    Refuses a model that check_exportable refuses.
     """
+    check_exportable(model, description)
     model = model.eval()
     metadata = {**description, **versions()}
     scripted = torchscript.script(model)
@@ -63,7 +96,7 @@ def export(model: LinearRegression, description: dict, out: Path, force: bool) -
         with torch.no_grad():
             got = loaded(X)
         if not torch.equal(got, expected) or loaded_metadata != metadata:
-            raise RuntimeError(f"{tmp}: the saved model does not reproduce the in-memory model")
+            raise RuntimeError(f"{out}: the saved model does not reproduce the in-memory model")
 
     atomic_write(out, write_and_verify, force=force)
     return metadata
@@ -77,24 +110,30 @@ def main(argv=None) -> int:
     parser.add_argument("--out", required=True, help="the TorchScript file to write")
     parser.add_argument("--force", action="store_true", help="replace an existing --out file")
     args = parser.parse_args(argv)
+    if args.out == "":  # an unset variable in a script: never work for nothing
+        return fail("--out is empty; give the TorchScript file's name")
+    say = Console()  # a closed stdout ends the report, never the export
     try:
-        out = Path(args.out)
-        refuse_existing(out, args.force)
-        if args.checkpoint:
+        out = check_output(args.out, args.force)
+        if args.checkpoint is not None:
             model, description = load_checkpoint(args.checkpoint)
+            try:
+                check_exportable(model, description)
+            except ValueError as err:
+                raise ValueError(f"{args.checkpoint}: {err}") from None
         else:
-            print("no --checkpoint: training on the bundled dataset first")
+            say("no --checkpoint: training on the bundled dataset first")
             model, description = train_default()
         metadata = export(model, description, out, args.force)
-    except (OSError, ValueError, RuntimeError) as err:
+    except (OSError, ValueError, RuntimeError, ArithmeticError) as err:
         return fail(err)
+    except KeyboardInterrupt:
+        return fail("interrupted; nothing written", INTERRUPTED)
     with torch.no_grad():
         x = torch.full((1, model.in_features), 4.0, dtype=model.weight.dtype)
         prediction = model(x).item()
-    print(f"wrote {out} ({metadata['in_features']} in_features, {metadata['dtype']}); verified")
-    print(
-        f"prediction with every feature = 4.0: {format_prediction(prediction, model.weight.dtype)}"
-    )
+    say(f"wrote {out} ({metadata['in_features']} in_features, {metadata['dtype']}); verified")
+    say(f"prediction with every feature = 4.0: {format_prediction(prediction, model.weight.dtype)}")
     return 0
 
 
