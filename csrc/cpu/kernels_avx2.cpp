@@ -6,5 +6,6 @@
 #pragma GCC target("arch=x86-64-v3")
 #define LINREG_CPU_ISA avx2
 #define LINREG_CPU_LANES 4
+#define LINREG_CPU_AVX2 1
 #include "linreg_loops.h"
 #endif

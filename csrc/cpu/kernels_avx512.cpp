@@ -6,5 +6,6 @@
 #pragma GCC target("arch=x86-64-v4")
 #define LINREG_CPU_ISA avx512
 #define LINREG_CPU_LANES 8
+#define LINREG_CPU_AVX512 1
 #include "linreg_loops.h"
 #endif

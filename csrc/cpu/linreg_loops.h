@@ -12,13 +12,15 @@ namespace linreg_ext::cpu::LINREG_CPU_ISA {
 using vec::kLanes;
 using vec::vd;
 
-// The loop-shape rule, the same for float32 and float64 (measured on Zen 3 with AVX2, see
-// BENCHMARKS.md): rows of 1 .. kMaxShortD columns take ShortRows (D = 1 with x and y contiguous
-// the simpler column loop); rows that fit in kMaxBlockedVectors vectors take BlockedRows (D <= 16
-// with 4 lanes, D <= 64 with 8: a block of kLanes rows and its sums must fit the 16 or 32 vector
-// registers); longer rows take LongRows; X with a column stride other than 1 the strided loop.
+// The loop-shape rule, the same for float32 and float64 (measured on Zen 3 with AVX2; see
+// BENCHMARKS.md): X with a column stride other than 1 takes the strided loop; rows of 1 ..
+// kMaxShortD columns take ShortRows (D = 1 with x and y contiguous the simpler column loop); rows
+// of up to kMaxBlockedVectors vectors take BlockedRows (D <= 32 with 4 lanes, D <= 64 with 8);
+// longer rows take LongRows. Past 8 vectors a block of rows no longer fits the registers and
+// LongRows, which keeps its sums in L1, was faster (float64 D = 48: 12.9 against 16.5 ns per
+// row, L2-resident).
 constexpr int kMaxShortD = 6;
-constexpr int kMaxBlockedVectors = kLanes == 8 ? 8 : 4;
+constexpr int kMaxBlockedVectors = 8;
 
 // Prefetches rows [i, i + rows) + prefetch_rows: every cache line of them when rows are short
 // and adjacent, else the lines of each row's D elements (not the gaps of a sliced view).
@@ -53,14 +55,18 @@ namespace linreg_ext::cpu::LINREG_CPU_ISA {
 
 // ShortRows<T, D> for D == p.D, or false if p.D > kMaxShortD.
 template <typename T, int D = 1, typename Body>
-C10_ALWAYS_INLINE bool with_short_rows(const Problem<T>& p, Body body) {
+C10_ALWAYS_INLINE bool with_short_rows(const Problem<T>& p, bool y_dense, Body body) {
   if constexpr (D > kMaxShortD) {
     return false;
   } else {
     if (p.D != D) {
-      return with_short_rows<T, D + 1>(p, body);
+      return with_short_rows<T, D + 1>(p, y_dense, body);
     }
-    body(ShortRows<T, D>(p));
+    if (p.sx0 == D && y_dense) {
+      body(ShortRows<T, D, true>(p));
+    } else {
+      body(ShortRows<T, D, false>(p));
+    }
     return true;
   }
 }
@@ -86,7 +92,7 @@ C10_ALWAYS_INLINE void mse_sums_any(const Problem<T>& p, int64_t begin, int64_t 
     column_mse(p, begin, end, sums);
   } else if (p.sx1 != 1 && p.D > 1) {
     strided_mse(p, begin, end, sums);
-  } else if (p.D == 0 || !(with_short_rows(p, run) || with_blocked_rows(p, run))) {
+  } else if (p.D == 0 || !(with_short_rows(p, p.sy == 1, run) || with_blocked_rows(p, run))) {
     LongRows<T>{p}.mse(begin, end, sums);
   }
 }
@@ -98,7 +104,7 @@ C10_ALWAYS_INLINE void forward_any(const Problem<T>& p, int64_t begin, int64_t e
     column_forward(p, begin, end, pred);
   } else if (p.sx1 != 1 && p.D > 1) {
     strided_forward(p, begin, end, pred);
-  } else if (p.D == 0 || !(with_short_rows(p, run) || with_blocked_rows(p, run))) {
+  } else if (p.D == 0 || !(with_short_rows(p, true, run) || with_blocked_rows(p, run))) {
     LongRows<T>{p}.forward(begin, end, pred);
   }
 }

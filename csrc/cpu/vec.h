@@ -2,8 +2,9 @@
 // instruction set: only linreg_loops.h includes this, inside a kernels_<isa>.cpp, after problem.h
 // and after that file's `#pragma GCC target`. kLanes is 8 with AVX-512 (one zmm register) and 4
 // otherwise (one ymm register, or two SSE2 ones). float32 data is widened to float64 as it is
-// loaded; the widening and narrowing use intrinsics where GCC 12 lowers __builtin_convertvector
-// into 2-lane pieces (measured 1.7x slower per row at D = 8).
+// loaded; the widening and narrowing use intrinsics (LINREG_CPU_AVX512 / LINREG_CPU_AVX2, set by
+// the ISA file: `#pragma GCC target` does not define __AVX2__), since GCC 12 lowers
+// __builtin_convertvector into 2-lane pieces (measured 1.7x slower per row at D = 8).
 #pragma once
 
 namespace linreg_ext::cpu::LINREG_CPU_ISA::vec {
@@ -12,8 +13,6 @@ constexpr int kLanes = LINREG_CPU_LANES;
 using vd = double __attribute__((vector_size(kLanes * sizeof(double))));
 using vi = int64_t __attribute__((vector_size(kLanes * sizeof(int64_t))));
 using vf = float __attribute__((vector_size(kLanes * sizeof(float))));
-// 2 kLanes floats, one register: LongRows' float32 block sums (see add_widened).
-using vf2 = float __attribute__((vector_size(2 * kLanes * sizeof(float))));
 
 C10_ALWAYS_INLINE vd splat(double v) {
   vd r;
@@ -30,9 +29,9 @@ C10_ALWAYS_INLINE vd load(const double* p) {
   return v;
 }
 C10_ALWAYS_INLINE vd load(const float* p) {
-#if defined(__AVX512F__) && LINREG_CPU_LANES == 8
+#if LINREG_CPU_AVX512
   return reinterpret_cast<vd>(_mm512_cvtps_pd(_mm256_loadu_ps(p)));
-#elif defined(__AVX__) && LINREG_CPU_LANES == 4
+#elif LINREG_CPU_AVX2
   return reinterpret_cast<vd>(_mm256_cvtps_pd(_mm_loadu_ps(p)));
 #else
   vf v;
@@ -66,9 +65,9 @@ C10_ALWAYS_INLINE void store(double* p, vd v) {
   std::memcpy(p, &v, sizeof v);
 }
 C10_ALWAYS_INLINE void store(float* p, vd v) {
-#if defined(__AVX512F__) && LINREG_CPU_LANES == 8
+#if LINREG_CPU_AVX512
   _mm256_storeu_ps(p, _mm512_cvtpd_ps(reinterpret_cast<__m512d>(v)));
-#elif defined(__AVX__) && LINREG_CPU_LANES == 4
+#elif LINREG_CPU_AVX2
   _mm_storeu_ps(p, _mm256_cvtpd_ps(reinterpret_cast<__m256d>(v)));
 #else
   const vf narrow = __builtin_convertvector(v, vf);
@@ -128,22 +127,6 @@ C10_ALWAYS_INLINE vd transpose_sum(const vd* d) {
            __builtin_shufflevector(t0, t1, 2, 3, 6, 7);
   }
 #endif
-}
-
-// ---- 2 kLanes floats ----
-
-C10_ALWAYS_INLINE vf2 load_floats(const float* p) {
-  vf2 v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-
-// acc[0] += v[0, kLanes), acc[1] += v[kLanes, 2 kLanes), widened to float64.
-C10_ALWAYS_INLINE void add_widened(vd* acc, vf2 v) {
-  vf half[2];
-  std::memcpy(half, &v, sizeof v);
-  acc[0] += load(reinterpret_cast<const float*>(&half[0]));
-  acc[1] += load(reinterpret_cast<const float*>(&half[1]));
 }
 
 }  // namespace linreg_ext::cpu::LINREG_CPU_ISA::vec
