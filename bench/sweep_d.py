@@ -11,7 +11,10 @@ float64, 1 and 2 threads, about 16M elements of X per shape (N scaled), after a 
                    first touch of a fresh output (torch.empty(N).zero_() minus out.zero_()) is
                    measured apart and added, since linear_forward returns a new tensor
   ceiling          ns per row with X and y in L2 (one thread): what the loop itself costs
-All of one shape's implementations are timed in interleaved rounds. Writes DIR/sweep.json,
+All of one shape's implementations are timed in interleaved rounds; ratios are given from the
+medians and from the 10th percentiles, and the targets are judged on the latter: on a shared
+machine other processes take the cores in some rounds, which inflates medians at random while a
+shape's fastest tenth of rounds is what the memory and the loop allow. Writes DIR/sweep.json,
 DIR/sweep.md (tables, targets) and DIR/sweep.png (fused/floor against D, 1 and 2 threads).
 """
 
@@ -131,10 +134,11 @@ def gate(ds) -> list[dict]:
 
 
 def ceiling_ns_per_row(D, dtype, op) -> float:
-    """ns per row with X and y in L2 (about 48 and 144 KB), from the slope between two sizes."""
+    """ns per row with X and y in L2 (about 48 and 144 KB), from the slope between two sizes:
+    the loop's own cost, without the call's."""
     best = []
-    for kb in (48, 144):
-        N = max(64, kb * 1024 // (dtype.itemsize * (D + 1)))
+    small = max(16, 48 * 1024 // (dtype.itemsize * (D + 1)))
+    for N in (small, 3 * small):
         X, w, b, y = problem(N, D, dtype)
         times = []
         for _ in range(200):
@@ -180,6 +184,7 @@ def sweep(ds, elements, threads_list, budget, partial=None) -> list[dict]:
                 torch.set_num_threads(threads)
                 timed = time_interleaved(fns, budget_s=budget, min_samples=5)
                 t = {k: v.median_s * 1e3 for k, v in timed.items()}
+                p10 = {k: v.p10_s * 1e3 for k, v in timed.items()}
                 floor = min(t["sum"], t["amax"])
                 first_touch = max(t["fresh_out"] - t["write_out"], 0.0)
                 fwd_floor = t["read_x"] + t["write_out"]
@@ -197,6 +202,16 @@ def sweep(ds, elements, threads_list, budget, partial=None) -> list[dict]:
                     "fwd_ratio": t["forward"] / (fwd_floor + first_touch),
                     "fwd_ratio_without_first_touch": t["forward"] / fwd_floor,
                     "floor_GBps": X.nbytes / 1e6 / floor + y.nbytes / 1e6 / floor,
+                    # The same from each one's 10th percentile: far less sensitive to other
+                    # processes taking the cores in some rounds (a shared machine).
+                    "ms_p10": p10,
+                    "grad_ratio_p10": p10["fused"] / min(p10["sum"], p10["amax"]),
+                    "fwd_ratio_p10": p10["forward"]
+                    / (
+                        p10["read_x"]
+                        + p10["write_out"]
+                        + max(p10["fresh_out"] - p10["write_out"], 0)
+                    ),
                 }
                 if threads == 1:
                     row["ceiling_grad_ns_per_row"] = ceiling_ns_per_row(D, dtype, "grad")
@@ -214,12 +229,13 @@ def sweep(ds, elements, threads_list, budget, partial=None) -> list[dict]:
 
 
 def targets(rows) -> list[dict]:
+    """Misses of TARGET, judged on the 10th-percentile ratio (see the module's docstring)."""
     result = []
     for r in rows:
         for op, key in (("linear_mse_grad", "grad_ratio"), ("linear_forward", "fwd_ratio")):
-            if r[key] > TARGET:
+            if r[key + "_p10"] > TARGET:
                 result.append({**{k: r[k] for k in ("dtype", "D", "threads", "loop")}, "op": op})
-                result[-1].update(ratio=r[key], why=why(r, op))
+                result[-1].update(ratio=r[key + "_p10"], median_ratio=r[key], why=why(r, op))
     return result
 
 
@@ -242,20 +258,27 @@ def markdown(results) -> str:
         f"Machine: {m['cpu']}; CPU loops: {results['isa']}; torch {m['torch']}, "
         f"Python {m['python']}; {m['date']}.",
         "",
-        "| dtype | D | loop | floor ms (1 thr) | grad/floor 1 thr | grad/floor 2 thr "
-        "| fwd/floor 1 thr | fwd/floor 2 thr | ceiling ns/row (grad, fwd) | floor ns/row |",
+        "Ratios to the same-run floor, median / 10th percentile of the interleaved rounds.",
+        "",
+        "| dtype | D | loop | floor GB/s 1, 2 thr | grad 1 thr | grad 2 thr | forward 1 thr "
+        "| forward 2 thr | ceiling ns/row grad, fwd | floor ns/row |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     by = {(r["dtype"], r["D"], r["threads"]): r for r in results["sweep"]}
+
+    def pair(r, key):
+        return f"{r[key]:.2f} / {r[key + '_p10']:.2f}" if r else "-"
+
     for (dtype, D, threads), r in by.items():
         if threads != 1:
             continue
-        two = by.get((dtype, D, 2), {})
+        two = by.get((dtype, D, 2))
         lines.append(
-            f"| {dtype} | {D} | {r['loop']} | {r['floor_ms']:.2f} | {r['grad_ratio']:.2f} "
-            f"| {two.get('grad_ratio', float('nan')):.2f} | {r['fwd_ratio']:.2f} "
-            f"| {two.get('fwd_ratio', float('nan')):.2f} | {r['ceiling_grad_ns_per_row']:.2f}, "
-            f"{r['ceiling_fwd_ns_per_row']:.2f} | {r['floor_ns_per_row']:.2f} |"
+            f"| {dtype} | {D} | {r['loop']} | {r['floor_GBps']:.1f}, "
+            f"{two['floor_GBps'] if two else float('nan'):.1f} | {pair(r, 'grad_ratio')} "
+            f"| {pair(two, 'grad_ratio')} | {pair(r, 'fwd_ratio')} | {pair(two, 'fwd_ratio')} "
+            f"| {r['ceiling_grad_ns_per_row']:.2f}, {r['ceiling_fwd_ns_per_row']:.2f} "
+            f"| {r['floor_ns_per_row']:.2f} |"
         )
     compared = [r for r in results["sweep"] if "eager" in r["ms"]]
     if compared:
@@ -287,7 +310,7 @@ def targets_text(missed, rows) -> str:
     for t in missed:
         lines.append(
             f"  - {t['op']} {t['dtype']} D={t['D']} {t['threads']} thr ({t['loop']}): "
-            f"{t['ratio']:.2f} x; {t['why']}"
+            f"{t['ratio']:.2f} x (median {t['median_ratio']:.2f} x); {t['why']}"
         )
     return "\n".join(lines)
 
@@ -300,8 +323,8 @@ def plot(rows, path):
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
     for ax, key, title in (
-        (axes[0], "grad_ratio", "linear_mse_grad"),
-        (axes[1], "fwd_ratio", "linear_forward"),
+        (axes[0], "grad_ratio_p10", "linear_mse_grad"),
+        (axes[1], "fwd_ratio_p10", "linear_forward"),
     ):
         for dtype in DTYPES:
             for threads, style in ((1, "--"), (2, "-")):
@@ -318,7 +341,7 @@ def plot(rows, path):
         ax.axhline(TARGET, color="red", lw=0.8, ls=":")
         ax.set_xscale("log", base=2)
         ax.set_xlabel("D (features)")
-        ax.set_title(f"{title} / same-run read floor")
+        ax.set_title(f"{title} / same-run read floor (p10)")
     axes[0].set_ylabel("time / floor")
     axes[0].legend(fontsize=8)
     fig.tight_layout()
