@@ -39,9 +39,9 @@ struct Problem {
   const scalar_t* y;  // unused by linear_forward
   int64_t sy;
   int64_t D;
-  // Rows [0, overread_rows) may be loaded in whole vectors up to kOverreadElements past their
-  // start rounded up (D rounded up to 16): the extra elements belong to X (later rows, or the
-  // gap of a sliced view) and are zeroed after the load. Later rows are loaded exactly.
+  // Rows [0, overread_rows) may be loaded in whole vectors, up to D rounded up to
+  // kOverreadElements elements from their start: the extra elements belong to X (later rows, or
+  // the gap of a sliced view) and are zeroed after the load. Later rows are loaded exactly.
   int64_t overread_rows;
   // How far ahead of the row being read to prefetch: about kPrefetchBytes of X. The loops read
   // rows once, in order, but spend enough arithmetic on each that the hardware prefetcher alone

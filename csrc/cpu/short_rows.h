@@ -1,4 +1,4 @@
-// Loop shapes for short rows (D = 1, and 2 .. kMaxShortD), where the lanes of a vector are rows.
+// Loop shapes for short rows (D = 1 .. kMaxShortD), where the lanes of a vector are rows.
 // Part of linreg_loops.h, compiled once per instruction set (see there).
 #pragma once
 
@@ -53,7 +53,7 @@ C10_ALWAYS_INLINE void column_forward(const Problem<T>& p, int64_t begin, int64_
   }
 }
 
-// ---- 2 <= D <= kMaxShortD, rows contiguous: the rows are the lanes --------------------------
+// ---- 1 <= D <= kMaxShortD, each row contiguous: the rows are the lanes ---------------------
 // A block is kLanes consecutive rows; column j of a block is gathered lane by lane from the rows
 // (c_j[k] = X[i + k][j]), so no lane is padding whatever D is (a row per vector would leave
 // 8 - D of 8 lanes idle), and no horizontal sum is needed:

@@ -1,10 +1,9 @@
 // Vectors of kLanes float64 for the CPU loops (GCC/Clang vector extensions), compiled once per
-// instruction set: only linreg_loops.h includes this, inside a kernels_<isa>.cpp, after problem.h
-// and after that file's `#pragma GCC target`. kLanes is 8 with AVX-512 (one zmm register) and 4
-// otherwise (one ymm register, or two SSE2 ones). float32 data is widened to float64 as it is
-// loaded; the widening and narrowing use intrinsics (LINREG_CPU_AVX512 / LINREG_CPU_AVX2, set by
-// the ISA file: `#pragma GCC target` does not define __AVX2__), since GCC 12 lowers
-// __builtin_convertvector into 2-lane pieces (measured 1.7x slower per row at D = 8).
+// instruction set: included by linreg_loops.h in a kernels_<isa>.cpp, after its target pragma.
+// kLanes is 8 with AVX-512 (one zmm register), else 4 (one ymm, or two SSE2 registers). float32
+// is widened as it is loaded, by intrinsics where the ISA file sets LINREG_CPU_AVX512/_AVX2: GCC 12
+// lowers __builtin_convertvector into 2-lane pieces (1.7x slower per row at D = 8), and
+// `#pragma GCC target` does not define __AVX2__.
 #pragma once
 
 namespace linreg_ext::cpu::LINREG_CPU_ISA::vec {
