@@ -490,7 +490,7 @@ def test_oversized_bodies(start, models):
 
 def test_fuzz_request_parsers():
     out = subprocess.run(
-        [str(need(FUZZ)), "--iterations", "100000", "--seconds", "60", "--seed", "13"],
+        [str(need(FUZZ)), "--iterations", "50000", "--seconds", "60", "--seed", "13"],
         capture_output=True,
         text=True,
         timeout=180,

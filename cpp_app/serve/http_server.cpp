@@ -1,14 +1,13 @@
 // Boost.Beast sessions for linreg_serve (see http_server.h). Each connection is a chain of async
-// operations on its own strand: read header (header timeout) -> read body (read timeout, body
-// limit) -> Api::handle on this thread -> write (read timeout) -> next request or close. The
-// only shared state is three counters; the model versions live in the registry.
+// operations on one thread's io_context: read header (header timeout) -> read body (read timeout,
+// body limit) -> Api::handle on this thread -> write (read timeout) -> next request or close.
+// The only shared state is three counters; the model versions live in the registry.
 #include "http_server.h"
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
@@ -218,11 +217,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
 class Listener : public std::enable_shared_from_this<Listener> {
  public:
-  Listener(net::io_context& ioc, Shared& shared)
-      : ioc_(ioc),
-        shared_(shared),
-        acceptor_(net::make_strand(ioc)),
-        retry_(acceptor_.get_executor()) {}
+  Listener(const std::vector<std::unique_ptr<net::io_context>>& contexts, Shared& shared)
+      : contexts_(contexts), shared_(shared), acceptor_(*contexts[0]), retry_(*contexts[0]) {}
 
   std::string bind(const std::string& host, int port) {
     beast::error_code ec;
@@ -251,9 +247,10 @@ class Listener : public std::enable_shared_from_this<Listener> {
   }
 
   void accept() {
+    // Connections go round-robin to the threads' own io_contexts, and stay there.
+    net::io_context& next = *contexts_[next_++ % contexts_.size()];
     acceptor_.async_accept(
-        net::make_strand(ioc_),
-        beast::bind_front_handler(&Listener::on_accept, shared_from_this()));
+        next, beast::bind_front_handler(&Listener::on_accept, shared_from_this()));
   }
 
   void stop() {
@@ -301,7 +298,8 @@ class Listener : public std::enable_shared_from_this<Listener> {
     shared_.metrics.connection_refused();
   }
 
-  net::io_context& ioc_;
+  const std::vector<std::unique_ptr<net::io_context>>& contexts_;
+  size_t next_ = 0;
   Shared& shared_;
   tcp::acceptor acceptor_;
   net::steady_timer retry_;
@@ -309,11 +307,23 @@ class Listener : public std::enable_shared_from_this<Listener> {
 
 }  // namespace
 
+// One io_context per thread, each run by that thread alone: a connection's handlers never hop
+// threads, and no thread wakes another to hand work over (what a shared io_context costs per
+// request). The first context also runs the acceptor and the signal handling.
 struct HttpServer::Impl {
   Impl(const ServerOptions& options, const Api& api, Metrics& metrics)
-      : shared{options, api, metrics}, ioc(options.threads) {}
-  Shared shared;  // before ioc: it outlives the sessions that ioc's destructor frees
-  net::io_context ioc;
+      : shared{options, api, metrics} {
+    for (int i = 0; i < options.threads; ++i) {
+      contexts.push_back(std::make_unique<net::io_context>(1));
+    }
+  }
+  void stop() {
+    for (auto& context : contexts) {
+      context->stop();
+    }
+  }
+  Shared shared;  // before the contexts: it outlives the sessions their destructors free
+  std::vector<std::unique_ptr<net::io_context>> contexts;
   std::shared_ptr<Listener> listener;
 };
 
@@ -323,13 +333,13 @@ HttpServer::HttpServer(const ServerOptions& options, const Api& api, Metrics& me
 HttpServer::~HttpServer() = default;
 
 std::string HttpServer::bind() {
-  impl_->listener = std::make_shared<Listener>(impl_->ioc, impl_->shared);
+  impl_->listener = std::make_shared<Listener>(impl_->contexts, impl_->shared);
   return impl_->listener->bind(impl_->shared.options.host, impl_->shared.options.port);
 }
 
 void HttpServer::run() {
   Shared& shared = impl_->shared;
-  net::io_context& ioc = impl_->ioc;
+  net::io_context& ioc = *impl_->contexts[0];
   net::signal_set signals(ioc, SIGINT, SIGTERM);
   net::steady_timer drain_timer(ioc);
   Clock::time_point deadline;
@@ -340,7 +350,7 @@ void HttpServer::run() {
       if (left) {
         std::cerr << "linreg_serve: drain timed out with " << left << " requests in flight\n";
       }
-      ioc.stop();
+      impl_->stop();
       return;
     }
     drain_timer.expires_after(std::chrono::milliseconds(5));
@@ -363,15 +373,19 @@ void HttpServer::run() {
     signals.async_wait([&](beast::error_code ec, int) {
       if (!ec) {
         std::cerr << "linreg_serve: second signal: stopping now\n";
-        ioc.stop();
+        impl_->stop();
       }
     });
     check_drained();
   });
   impl_->listener->accept();
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> busy;
   std::vector<std::thread> threads;
-  for (int i = 1; i < shared.options.threads; ++i) {
-    threads.emplace_back([&ioc] { ioc.run(); });
+  for (auto& context : impl_->contexts) {
+    busy.push_back(net::make_work_guard(*context));  // idle contexts wait for connections
+    if (context != impl_->contexts[0]) {
+      threads.emplace_back([&context] { context->run(); });
+    }
   }
   ioc.run();
   for (auto& thread : threads) {

@@ -66,8 +66,10 @@ const char* kind_name(const json::value& v) {
   }
 }
 
-// One input value; `where` names it for messages ("instances[3][1]", "inputs.x[2]").
-double number(const json::value& v, const std::string& where, bool float32) {
+// One input value. `where()` names it for messages ("instances[3][1]", "inputs.x[2]"); it is
+// called only on an error, so a valid request builds no such strings.
+template <typename Where>
+double number(const json::value& v, const Where& where, bool float32) {
   double x;
   if (v.is_double()) {
     x = v.get_double();
@@ -76,14 +78,14 @@ double number(const json::value& v, const std::string& where, bool float32) {
   } else if (v.is_uint64()) {
     x = static_cast<double>(v.get_uint64());
   } else {
-    throw ApiError(400, where + ": expected a number, got " + kind_name(v));
+    throw ApiError(400, where() + ": expected a number, got " + kind_name(v));
   }
   if (!std::isfinite(x)) {
-    throw ApiError(400, where + ": expected a finite number, got one beyond float64's range");
+    throw ApiError(400, where() + ": expected a finite number, got one beyond float64's range");
   }
   if (float32 && !std::isfinite(static_cast<float>(x))) {
     throw ApiError(
-        400, where + ": " + shortest(x) + " overflows float32, the model's dtype (largest " +
+        400, where() + ": " + shortest(x) + " overflows float32, the model's dtype (largest " +
                  shortest(std::numeric_limits<float>::max()) + ")");
   }
   return x;
@@ -97,14 +99,15 @@ std::string feature_list(const Signature& sig) {
   return names;
 }
 
-int64_t feature_index(const Signature& sig, std::string_view key, const std::string& where) {
+template <typename Where>
+int64_t feature_index(const Signature& sig, std::string_view key, const Where& where) {
   for (size_t i = 0; i < sig.feature_names.size(); ++i) {
     if (sig.feature_names[i] == key) {
       return static_cast<int64_t>(i);
     }
   }
   throw ApiError(
-      400, where + ": unknown feature '" + std::string(key.substr(0, 100)) +
+      400, where() + ": unknown feature '" + std::string(key.substr(0, 100)) +
                "'; the model's features are " + feature_list(sig));
 }
 
@@ -112,14 +115,16 @@ int64_t feature_index(const Signature& sig, std::string_view key, const std::str
 // or an object keyed by feature name.
 void append_instance(
     const json::value& v,
-    const std::string& where,
+    const char* key,
+    size_t i,
     const Signature& sig,
     std::vector<double>& rows) {
   const int64_t D = sig.in_features;
+  const auto where = [&] { return std::string(key) + "[" + std::to_string(i) + "]"; };
   if (v.is_number()) {
     if (D != 1) {
       throw ApiError(
-          400, where + ": a number is an instance of a 1-feature model; this model takes " +
+          400, where() + ": a number is an instance of a 1-feature model; this model takes " +
                    std::to_string(D) + " features (" + feature_list(sig) +
                    "): give a list of numbers or an object keyed by feature name");
     }
@@ -128,29 +133,31 @@ void append_instance(
     const auto& a = v.get_array();
     if (static_cast<int64_t>(a.size()) != D) {
       throw ApiError(
-          400, where + ": expected " + std::to_string(D) + " numbers (one per feature), got " +
+          400, where() + ": expected " + std::to_string(D) + " numbers (one per feature), got " +
                    std::to_string(a.size()));
     }
     for (size_t j = 0; j < a.size(); ++j) {
-      rows.push_back(number(a[j], where + "[" + std::to_string(j) + "]", sig.float32));
+      rows.push_back(
+          number(a[j], [&] { return where() + "[" + std::to_string(j) + "]"; }, sig.float32));
     }
   } else if (v.is_object()) {
     const size_t start = rows.size();
     rows.resize(start + D, std::numeric_limits<double>::quiet_NaN());
     std::vector<bool> seen(D, false);
-    for (const auto& [key, value] : v.get_object()) {
-      const int64_t j = feature_index(sig, key, where);
-      rows[start + j] = number(value, where + "." + std::string(key), sig.float32);
+    for (const auto& [name, value] : v.get_object()) {
+      const int64_t j = feature_index(sig, name, where);
+      rows[start + j] =
+          number(value, [&] { return where() + "." + std::string(name); }, sig.float32);
       seen[j] = true;
     }
     for (int64_t j = 0; j < D; ++j) {
       if (!seen[j]) {
-        throw ApiError(400, where + ": missing feature '" + sig.feature_names[j] + "'");
+        throw ApiError(400, where() + ": missing feature '" + sig.feature_names[j] + "'");
       }
     }
   } else {
     throw ApiError(
-        400, where + ": expected an instance (" + (D == 1 ? "a number, " : "") + "a list of " +
+        400, where() + ": expected an instance (" + (D == 1 ? "a number, " : "") + "a list of " +
                  std::to_string(D) + " numbers or an object keyed by feature name), got " +
                  kind_name(v));
   }
@@ -166,7 +173,7 @@ void parse_rows(const json::value& v, const char* key, const Signature& sig, Pre
   }
   req.rows.reserve(a.size() * sig.in_features);
   for (size_t i = 0; i < a.size(); ++i) {
-    append_instance(a[i], std::string(key) + "[" + std::to_string(i) + "]", sig, req.rows);
+    append_instance(a[i], key, i, sig, req.rows);
   }
   req.n = static_cast<int64_t>(a.size());
 }
@@ -176,10 +183,11 @@ void parse_columns(const json::object& columns, const Signature& sig, PredictReq
   const int64_t D = sig.in_features;
   std::vector<const json::array*> by_feature(D, nullptr);
   for (const auto& [key, value] : columns) {
-    const std::string where = "inputs." + std::string(key.substr(0, 100));
-    const int64_t j = feature_index(sig, key, "inputs");
+    const int64_t j = feature_index(sig, key, [] { return std::string("inputs"); });
     if (!value.is_array()) {
-      throw ApiError(400, where + ": expected a list of numbers, got " + kind_name(value));
+      throw ApiError(
+          400,
+          "inputs." + std::string(key) + ": expected a list of numbers, got " + kind_name(value));
     }
     by_feature[j] = &value.get_array();
   }
@@ -201,18 +209,21 @@ void parse_columns(const json::object& columns, const Signature& sig, PredictReq
   req.rows.resize(req.n * D);
   for (int64_t j = 0; j < D; ++j) {
     for (int64_t i = 0; i < req.n; ++i) {
-      const std::string where = "inputs." + sig.feature_names[j] + "[" + std::to_string(i) + "]";
+      const auto where = [&] {
+        return "inputs." + sig.feature_names[j] + "[" + std::to_string(i) + "]";
+      };
       req.rows[i * D + j] = number((*by_feature[j])[i], where, sig.float32);
     }
   }
 }
 
-json::value parse_json(std::string_view text) {
+json::value parse_json(std::string_view text, const json::storage_ptr& storage) {
   json::parse_options options;
   options.numbers = json::number_precision::precise;
   options.max_depth = 16;  // a :predict body is 3 deep; deeper is malformed, not a stack risk
   boost::system::error_code ec;
-  json::value v = json::parse(text, ec, {}, options);
+  // The parsed tree lives in `storage`, freed at once when the request is done.
+  json::value v = json::parse(text, ec, storage, options);
   if (ec) {
     throw ApiError(
         400,
@@ -261,7 +272,10 @@ Route parse_route(std::string_view target) {
 }
 
 PredictRequest parse_predict(std::string_view body, const Signature& sig) {
-  const json::value root = parse_json(body);
+  unsigned char first_block[16384];  // most bodies parse without a heap allocation for the tree
+  const json::storage_ptr storage =
+      json::make_shared_resource<json::monotonic_resource>(first_block, sizeof first_block);
+  const json::value root = parse_json(body, storage);
   if (!root.is_object()) {
     throw ApiError(
         400,
