@@ -1,7 +1,7 @@
 """linreg_serve against what a PyTorch user builds today: FastAPI + uvicorn serving the same
 TorchScript model with the same TF Serving :predict API, both driven by wrk on loopback.
 
-    python bench/bench_serve.py [--out bench/results_serve] [--duration 5]
+    python bench/bench_serve.py [--out bench/results/serve] [--duration 5]
 
 For 1 and 256 instances per request and 1, 16 and 64 connections: requests/s, instances/s, p50
 and p99 latency (wrk), failed requests (socket errors + non-2xx), and the server's CPU time per
@@ -303,7 +303,7 @@ def main():
     if len(sys.argv) == 4 and sys.argv[1] == "--fastapi-server":
         return fastapi_main(sys.argv[2], int(sys.argv[3]))
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results_serve"))
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "serve"))
     parser.add_argument("--duration", type=int, default=5, help="seconds per measurement")
     parser.add_argument(
         "--threads", type=int, default=os.cpu_count(), help="linreg_serve --threads"

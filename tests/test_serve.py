@@ -14,9 +14,11 @@ import os
 import random
 import re
 import select
+import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -581,3 +583,20 @@ def test_cuda_device_serves_the_same_text(start, models):
     body = {"instances": [[float(i), -2.5 * i, 1e3 / (i + 1)] for i in range(300)]}
     path = "/v1/models/wide:predict"
     assert call(cuda.addr, "POST", path, body) == call(cpu.addr, "POST", path, body)
+
+
+@pytest.mark.skipif(not shutil.which("wrk"), reason="needs wrk (apt-get install wrk)")
+def test_benchmark_harness_runs(tmp_path):
+    """bench/bench_serve.py end to end on tiny settings; speed is judged from a full run."""
+    out = subprocess.run(
+        [sys.executable, ROOT / "bench" / "bench_serve.py", "--out", tmp_path]
+        + ["--duration", "1", "--connections", "2", "--sizes", "1,3", "--threads", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = json.loads((tmp_path / "results.json").read_text())["rows"]
+    assert len(rows) == 4 and all(r["requests"] > 0 and r["failed"] == 0 for r in rows)
+    assert "req per CPU-s" in (tmp_path / "results.md").read_text()
+    assert (tmp_path / "throughput.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
