@@ -6,6 +6,7 @@
 #include <torch/cuda.h>
 #include <torch/script.h>
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -50,17 +51,28 @@ std::vector<double> ServedModel::predict(const std::vector<double>& rows, int64_
         std::to_string(rows.size()));
   }
   c10::InferenceMode inference;
-  // from_blob does not copy; the .to() copies (dtype or device) or, for a float64 CPU model,
-  // reads `rows` in place, which outlives the call.
-  const auto X = torch::from_blob(const_cast<double*>(rows.data()), {n, D}, torch::kDouble)
-                     .to(impl_->device, impl_->dtype);
-  const auto out = impl_->module.forward({X}).toTensor();
+  // Written straight into a tensor of the model's dtype, and read straight back: no float64
+  // staging tensor and no conversion op on the way in or out (a few microseconds a request).
+  auto X = torch::empty({n, D}, torch::TensorOptions().dtype(impl_->dtype));
+  if (impl_->dtype == torch::kFloat) {
+    std::copy(rows.begin(), rows.end(), X.data_ptr<float>());  // float64 -> float32, rounded
+  } else {
+    std::copy(rows.begin(), rows.end(), X.data_ptr<double>());
+  }
+  if (!impl_->device.is_cpu()) {
+    X = X.to(impl_->device);
+  }
+  const auto out = impl_->module.forward({X}).toTensor().to(torch::kCPU).contiguous();
   if (out.numel() != n) {
     throw std::runtime_error(
         "the model returned " + std::to_string(out.numel()) + " outputs for " + std::to_string(n) +
         " rows; expected one per row");
   }
-  const auto pred = out.reshape({-1}).to(torch::kCPU, torch::kDouble).contiguous();
+  if (out.scalar_type() == torch::kFloat) {
+    const float* p = out.data_ptr<float>();
+    return std::vector<double>(p, p + n);
+  }
+  const auto pred = out.to(torch::kDouble);
   const double* p = pred.data_ptr<double>();
   return std::vector<double>(p, p + n);
 }
