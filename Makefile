@@ -23,16 +23,18 @@ ifneq ($(USE_SYSTEM_PYTHON),1)
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 endif
 
-# GPU architectures for the CUDA kernels (setup.py and CMake); narrow it for a faster build.
-export TORCH_CUDA_ARCH_LIST ?= 8.0;8.6;8.9;9.0+PTX
-# The CUDA toolkit root. nvcc on PATH may be a wrapper script; nvcc --dryrun names its real home.
-CUDA_ROOT := $(or $(CUDA_HOME),$(CUDA_PATH),$(shell nvcc --dryrun -E -x cu /dev/null 2>&1 | \
-               sed -n 's|^#\$$ _HERE_=\(.*\)/bin$$|\1|p'))
+# GPU architectures for the CUDA kernels (setup.py and CMake; narrow it for a faster build) and
+# the CUDA toolkit root: tools/cuda_config.py holds both facts, for setup.py too.
+ifndef TORCH_CUDA_ARCH_LIST
+TORCH_CUDA_ARCH_LIST := $(shell python3 tools/cuda_config.py archs)
+endif
+export TORCH_CUDA_ARCH_LIST
+CUDA_ROOT := $(shell python3 tools/cuda_config.py root)
 
 BUILD := build
 EXT_STAMP := $(BUILD)/.extension-built
 EXT_SOURCES := $(shell find csrc -name '*.h' -o -name '*.cpp' -o -name '*.cu' -o -name '*.cuh') \
-               setup.py pyproject.toml
+               setup.py tools/cuda_config.py pyproject.toml
 
 .PHONY: help demo test bench lint lint-off format build cpp venv clean
 
@@ -87,7 +89,7 @@ demo: $(EXT_STAMP) $(APP)
 	@echo "  Python (model.pt via torch.jit.load): $$($(PY) -m linreg_ext.predict model.pt 4.0)"
 	@echo "  C++    ($(APP) model.pt 4.0): $$($(APP) model.pt 4.0)"
 
-PY_FILES := linreg_ext tests export bench setup.py
+PY_FILES := linreg_ext tests export bench tools setup.py
 CXX_FILES := $(shell find csrc cpp_app -name '*.h' -o -name '*.cpp' -o -name '*.cu' -o -name '*.cuh')
 
 lint: $(DEPS)
@@ -108,8 +110,10 @@ format: $(DEPS)
 bench: $(EXT_STAMP)
 	$(PY) bench/bench.py --out bench/results
 
+# Naming the C++ programs makes their tests fail (rather than skip) if they are missing.
 test: $(EXT_STAMP) $(APP) $(if $(filter 1,$(LINT)),lint,lint-off)
-	$(PY) -m pytest
+	LINREG_PREDICT=$(abspath $(APP)) \
+	  LINREG_INPUT_CHECK=$(abspath $(CMAKE_BUILD)/linreg_input_check) $(PY) -m pytest
 
 clean:
 	rm -rf $(BUILD) *.egg-info linreg_ext/_C*.so linreg_ext/_build_info.py model.pt
