@@ -57,7 +57,6 @@ def fastapi_main(model_path, port):
     from fastapi import FastAPI, HTTPException
     from pydantic import BaseModel
 
-    sys.path.insert(0, str(ROOT))
     from linreg_ext import torchscript  # registers linreg_ext::linear_forward
 
     torch.set_num_threads(1)  # as linreg_serve: one intra-op thread per request
@@ -152,7 +151,6 @@ def run_wrk(port, body_file, connections, seconds, pid, script):
 def bench(args):
     import torch
 
-    sys.path.insert(0, str(ROOT))
     from linreg_ext import LinearRegression, torchscript
 
     if not SERVE.is_file() or not shutil.which("wrk"):

@@ -4,13 +4,13 @@ Every endpoint and error status; predictions equal linreg_predict's text for eve
 shape; concurrent clients; a version swap under load; a broken version left unserved; SIGTERM
 drains; oversized bodies; stalled clients; and a bounded fuzz run of the parsers. The binaries are
 built by CMake (build/cmake/linreg_serve, linreg_serve_fuzz, linreg_predict); LINREG_SERVE,
-LINREG_SERVE_FUZZ and LINREG_PREDICT override the paths. Every loop is bounded in count and time,
-and every server started here is stopped (SIGKILL if need be) in the fixture's teardown.
+LINREG_SERVE_FUZZ and LINREG_PREDICT override the paths, and a test whose program is not built
+is skipped unless its variable is set (conftest.require_built). Every loop is bounded in count and
+time, and every server started here is stopped (SIGKILL if need be) in the fixture's teardown.
 """
 
 import http.client
 import json
-import os
 import random
 import re
 import select
@@ -26,21 +26,21 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import cpp_program, require_built
 
 from linreg_ext import LinearRegression, torchscript
 
 ROOT = Path(__file__).resolve().parents[1]
-BUILD = ROOT / "build" / "cmake"
-SERVE = Path(os.environ.get("LINREG_SERVE", BUILD / "linreg_serve"))
-FUZZ = Path(os.environ.get("LINREG_SERVE_FUZZ", BUILD / "linreg_serve_fuzz"))
-PREDICT = Path(os.environ.get("LINREG_PREDICT", BUILD / "linreg_predict"))
+SERVE = cpp_program("LINREG_SERVE", "linreg_serve")
+FUZZ = cpp_program("LINREG_SERVE_FUZZ", "linreg_serve_fuzz")
+PREDICT = cpp_program("LINREG_PREDICT", "linreg_predict")
 START_TIMEOUT = 120  # seconds until the address line; loading torch on a busy 2-core CI is slow
+ENV_VARS = {SERVE: "LINREG_SERVE", FUZZ: "LINREG_SERVE_FUZZ", PREDICT: "LINREG_PREDICT"}
 
 
 def need(path):
-    if not path.is_file():
-        pytest.fail(f"{path} is not built: run `make cpp` (cmake --build build/cmake)")
-    return path
+    """Skips when the program is not built, unless its variable names it (conftest's rule)."""
+    return require_built(path, ENV_VARS[path])
 
 
 def export(path, D, weight, bias, dtype=torch.float32, names=None):
@@ -554,7 +554,7 @@ def test_command_line_errors(args, code, message, models, tmp_path):
 
 def test_port_in_use_is_one_line(server, models):
     out = subprocess.run(
-        [str(SERVE), "--model", str(models[1]), "--port", str(server.addr[1])],
+        [str(need(SERVE)), "--model", str(models[1]), "--port", str(server.addr[1])],
         capture_output=True,
         text=True,
         timeout=120,
@@ -588,12 +588,16 @@ def test_cuda_device_serves_the_same_text(start, models):
 @pytest.mark.skipif(not shutil.which("wrk"), reason="needs wrk (apt-get install wrk)")
 def test_benchmark_harness_runs(tmp_path):
     """bench/bench_serve.py end to end on tiny settings; speed is judged from a full run."""
+    pytest.importorskip("fastapi")
+    pytest.importorskip("uvicorn")
+    need(SERVE)
     out = subprocess.run(
         [sys.executable, ROOT / "bench" / "bench_serve.py", "--out", tmp_path]
         + ["--duration", "1", "--connections", "2", "--sizes", "1,3", "--threads", "1"],
         capture_output=True,
         text=True,
         timeout=300,
+        cwd=Path(__file__).parent,  # the installed linreg_ext, as conftest.run_python does
     )
     assert out.returncode == 0, out.stderr[-3000:]
     rows = json.loads((tmp_path / "results.json").read_text())["rows"]
