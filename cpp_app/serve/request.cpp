@@ -1,0 +1,352 @@
+// Route and :predict body parsing for linreg_serve (see request.h). Numbers are JSON numbers,
+// parsed correctly rounded (number_precision::precise), so a value reaches the model exactly as
+// linreg_predict would read the same text.
+#include "request.h"
+
+#include <boost/json.hpp>
+#include <charconv>
+#include <cmath>
+#include <limits>
+
+namespace linreg_serve {
+namespace {
+
+namespace json = boost::json;
+
+constexpr std::string_view kModelsPrefix = "/v1/models/";
+constexpr std::string_view kMetricsPath = "/monitoring/prometheus/metrics";
+
+[[noreturn]] void not_found(std::string_view path) {
+  throw ApiError(
+      404, "no endpoint at '" + std::string(path.substr(0, 200)) +
+               "': expected /v1/models/NAME[/versions/N][/metadata|:predict] or " +
+               std::string(kMetricsPath));
+}
+
+std::vector<std::string_view> split(std::string_view text, char sep) {
+  std::vector<std::string_view> parts;
+  for (size_t start = 0;;) {
+    const size_t end = text.find(sep, start);
+    parts.push_back(text.substr(start, end == std::string_view::npos ? end : end - start));
+    if (end == std::string_view::npos) {
+      return parts;
+    }
+    start = end + 1;
+  }
+}
+
+std::optional<int64_t> parse_version(std::string_view text) {
+  int64_t v = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || v < 0) {
+    return std::nullopt;
+  }
+  return v;
+}
+
+std::string shortest(double value) {
+  char buf[32];
+  return std::string(buf, std::to_chars(buf, buf + sizeof buf, value).ptr);
+}
+
+const char* kind_name(const json::value& v) {
+  switch (v.kind()) {
+    case json::kind::null:
+      return "null";
+    case json::kind::bool_:
+      return "a boolean";
+    case json::kind::string:
+      return "a string";
+    case json::kind::array:
+      return "a list";
+    case json::kind::object:
+      return "an object";
+    default:
+      return "a number";
+  }
+}
+
+// One input value. `where()` names it for messages ("instances[3][1]", "inputs.x[2]"); it is
+// called only on an error, so a valid request builds no such strings.
+template <typename Where>
+double number(const json::value& v, const Where& where, bool float32) {
+  double x;
+  if (v.is_double()) {
+    x = v.get_double();
+  } else if (v.is_int64()) {
+    x = static_cast<double>(v.get_int64());
+  } else if (v.is_uint64()) {
+    x = static_cast<double>(v.get_uint64());
+  } else {
+    throw ApiError(400, where() + ": expected a number, got " + kind_name(v));
+  }
+  if (!std::isfinite(x)) {
+    throw ApiError(400, where() + ": expected a finite number, got one beyond float64's range");
+  }
+  if (float32 && !std::isfinite(static_cast<float>(x))) {
+    throw ApiError(
+        400, where() + ": " + shortest(x) + " overflows float32, the model's dtype (largest " +
+                 shortest(std::numeric_limits<float>::max()) + ")");
+  }
+  return x;
+}
+
+std::string feature_list(const Signature& sig) {
+  std::string names;
+  for (const auto& name : sig.feature_names) {
+    names += (names.empty() ? "" : ", ") + name;
+  }
+  return names;
+}
+
+template <typename Where>
+int64_t feature_index(const Signature& sig, std::string_view key, const Where& where) {
+  for (size_t i = 0; i < sig.feature_names.size(); ++i) {
+    if (sig.feature_names[i] == key) {
+      return static_cast<int64_t>(i);
+    }
+  }
+  throw ApiError(
+      400, where() + ": unknown feature '" + std::string(key.substr(0, 100)) +
+               "'; the model's features are " + feature_list(sig));
+}
+
+// Appends one instance (row format): a number (1-feature models), a list of in_features numbers,
+// or an object keyed by feature name.
+void append_instance(
+    const json::value& v,
+    const char* key,
+    size_t i,
+    const Signature& sig,
+    std::vector<double>& rows) {
+  const int64_t D = sig.in_features;
+  const auto where = [&] { return std::string(key) + "[" + std::to_string(i) + "]"; };
+  if (v.is_number()) {
+    if (D != 1) {
+      throw ApiError(
+          400, where() + ": a number is an instance of a 1-feature model; this model takes " +
+                   std::to_string(D) + " features (" + feature_list(sig) +
+                   "): give a list of numbers or an object keyed by feature name");
+    }
+    rows.push_back(number(v, where, sig.float32));
+  } else if (v.is_array()) {
+    const auto& a = v.get_array();
+    if (static_cast<int64_t>(a.size()) != D) {
+      throw ApiError(
+          400, where() + ": expected " + std::to_string(D) + " numbers (one per feature), got " +
+                   std::to_string(a.size()));
+    }
+    for (size_t j = 0; j < a.size(); ++j) {
+      rows.push_back(
+          number(a[j], [&] { return where() + "[" + std::to_string(j) + "]"; }, sig.float32));
+    }
+  } else if (v.is_object()) {
+    const size_t start = rows.size();
+    rows.resize(start + D, std::numeric_limits<double>::quiet_NaN());
+    std::vector<bool> seen(D, false);
+    for (const auto& [name, value] : v.get_object()) {
+      const int64_t j = feature_index(sig, name, where);
+      rows[start + j] =
+          number(value, [&] { return where() + "." + std::string(name); }, sig.float32);
+      seen[j] = true;
+    }
+    for (int64_t j = 0; j < D; ++j) {
+      if (!seen[j]) {
+        throw ApiError(400, where() + ": missing feature '" + sig.feature_names[j] + "'");
+      }
+    }
+  } else {
+    throw ApiError(
+        400, where() + ": expected an instance (" + (D == 1 ? "a number, " : "") + "a list of " +
+                 std::to_string(D) + " numbers or an object keyed by feature name), got " +
+                 kind_name(v));
+  }
+}
+
+void parse_rows(const json::value& v, const char* key, const Signature& sig, PredictRequest& req) {
+  if (!v.is_array()) {
+    throw ApiError(400, std::string(key) + ": expected a list of instances, got " + kind_name(v));
+  }
+  const auto& a = v.get_array();
+  if (a.empty()) {
+    throw ApiError(400, std::string(key) + ": expected at least one instance, got an empty list");
+  }
+  req.rows.reserve(a.size() * sig.in_features);
+  for (size_t i = 0; i < a.size(); ++i) {
+    append_instance(a[i], key, i, sig, req.rows);
+  }
+  req.n = static_cast<int64_t>(a.size());
+}
+
+// Columnar "inputs" keyed by feature name: {"x0": [1, 2], "x1": [3, 4]} is two rows.
+void parse_columns(const json::object& columns, const Signature& sig, PredictRequest& req) {
+  const int64_t D = sig.in_features;
+  std::vector<const json::array*> by_feature(D, nullptr);
+  for (const auto& [key, value] : columns) {
+    const int64_t j = feature_index(sig, key, [] { return std::string("inputs"); });
+    if (!value.is_array()) {
+      throw ApiError(
+          400,
+          "inputs." + std::string(key) + ": expected a list of numbers, got " + kind_name(value));
+    }
+    by_feature[j] = &value.get_array();
+  }
+  for (int64_t j = 0; j < D; ++j) {
+    if (by_feature[j] == nullptr) {
+      throw ApiError(400, "inputs: missing feature '" + sig.feature_names[j] + "'");
+    }
+    if (by_feature[j]->size() != by_feature[0]->size()) {
+      throw ApiError(
+          400, "inputs." + sig.feature_names[j] + ": expected " +
+                   std::to_string(by_feature[0]->size()) + " values (as many as inputs." +
+                   sig.feature_names[0] + "), got " + std::to_string(by_feature[j]->size()));
+    }
+  }
+  req.n = static_cast<int64_t>(by_feature[0]->size());
+  if (req.n == 0) {
+    throw ApiError(400, "inputs: expected at least one value per feature, got empty lists");
+  }
+  req.rows.resize(req.n * D);
+  for (int64_t j = 0; j < D; ++j) {
+    for (int64_t i = 0; i < req.n; ++i) {
+      const auto where = [&] {
+        return "inputs." + sig.feature_names[j] + "[" + std::to_string(i) + "]";
+      };
+      req.rows[i * D + j] = number((*by_feature[j])[i], where, sig.float32);
+    }
+  }
+}
+
+json::value parse_json(std::string_view text, const json::storage_ptr& storage) {
+  json::parse_options options;
+  options.numbers = json::number_precision::precise;
+  options.max_depth = 16;  // a :predict body is 3 deep; deeper is malformed, not a stack risk
+  boost::system::error_code ec;
+  // The parsed tree lives in `storage`, freed at once when the request is done.
+  json::value v = json::parse(text, ec, storage, options);
+  if (ec) {
+    throw ApiError(
+        400,
+        "malformed JSON: " + ec.message() + " (expected an object like {\"instances\": [...]})");
+  }
+  return v;
+}
+
+}  // namespace
+
+Route parse_route(std::string_view target) {
+  const std::string_view path = target.substr(0, target.find('?'));
+  if (path == kMetricsPath) {
+    return Route{Endpoint::kMetrics, "", std::nullopt};
+  }
+  if (!path.starts_with(kModelsPrefix)) {
+    not_found(path);
+  }
+  std::string_view rest = path.substr(kModelsPrefix.size());
+  Endpoint endpoint = Endpoint::kStatus;
+  if (const size_t colon = rest.find(':'); colon != std::string_view::npos) {
+    if (rest.substr(colon + 1) != "predict") {
+      throw ApiError(
+          404, "unknown verb ':" + std::string(rest.substr(colon + 1, 100)) +
+                   "': this server answers :predict");
+    }
+    endpoint = Endpoint::kPredict;
+    rest = rest.substr(0, colon);
+  }
+  std::vector<std::string_view> parts = split(rest, '/');
+  if (endpoint == Endpoint::kStatus && parts.size() > 1 && parts.back() == "metadata") {
+    endpoint = Endpoint::kMetadata;
+    parts.pop_back();
+  }
+  Route route{endpoint, std::string(parts[0]), std::nullopt};
+  if (route.model.empty() || (parts.size() != 1 && parts.size() != 3)) {
+    not_found(path);
+  }
+  if (parts.size() == 3) {
+    route.version = parse_version(parts[2]);
+    if (parts[1] != "versions" || !route.version) {
+      not_found(path);
+    }
+  }
+  return route;
+}
+
+PredictRequest parse_predict(std::string_view body, const Signature& sig) {
+  unsigned char first_block[16384];  // most bodies parse without a heap allocation for the tree
+  const json::storage_ptr storage =
+      json::make_shared_resource<json::monotonic_resource>(first_block, sizeof first_block);
+  const json::value root = parse_json(body, storage);
+  if (!root.is_object()) {
+    throw ApiError(
+        400,
+        std::string("expected a JSON object like {\"instances\": [...]}, got ") + kind_name(root));
+  }
+  const json::value* instances = nullptr;
+  const json::value* inputs = nullptr;
+  for (const auto& [key, value] : root.get_object()) {
+    if (key == "instances") {
+      instances = &value;
+    } else if (key == "inputs") {
+      inputs = &value;
+    } else if (key == "signature_name") {
+      if (!value.is_string() || value.get_string() != "serving_default") {
+        throw ApiError(
+            400,
+            "signature_name: expected \"serving_default\", the only signature, got " +
+                (value.is_string() ? "'" + std::string(value.get_string().subview(0, 100)) + "'"
+                                   : std::string(kind_name(value))));
+      }
+    } else {
+      throw ApiError(
+          400, "unknown key '" + std::string(key.substr(0, 100)) +
+                   "': expected \"instances\" or \"inputs\", and optionally \"signature_name\"");
+    }
+  }
+  if ((instances == nullptr) == (inputs == nullptr)) {
+    throw ApiError(
+        400, instances ? "give \"instances\" or \"inputs\", not both"
+                       : "expected \"instances\" (row format) or \"inputs\" (columnar format)");
+  }
+  PredictRequest req;
+  if (instances) {
+    parse_rows(*instances, "instances", sig, req);
+  } else if (inputs->is_object()) {
+    req.columnar = true;
+    parse_columns(inputs->get_object(), sig, req);
+  } else {
+    req.columnar = true;
+    parse_rows(*inputs, "inputs", sig, req);
+  }
+  return req;
+}
+
+std::vector<std::string> feature_names_from_metadata(
+    const std::string& metadata_json,
+    int64_t in_features) {
+  std::vector<std::string> names;
+  boost::system::error_code ec;
+  const json::value meta = json::parse(metadata_json.empty() ? "{}" : metadata_json, ec);
+  if (ec || !meta.is_object()) {
+    throw std::runtime_error("metadata.json is not a JSON object");
+  }
+  if (const json::value* given = meta.get_object().if_contains("feature_names")) {
+    if (!given->is_array() || static_cast<int64_t>(given->get_array().size()) != in_features) {
+      throw std::runtime_error(
+          "metadata.json: feature_names must list " + std::to_string(in_features) +
+          " names (in_features)");
+    }
+    for (const auto& name : given->get_array()) {
+      if (!name.is_string()) {
+        throw std::runtime_error("metadata.json: feature_names must be strings");
+      }
+      names.emplace_back(name.get_string());
+    }
+  } else {
+    for (int64_t i = 0; i < in_features; ++i) {
+      names.push_back("x" + std::to_string(i));
+    }
+  }
+  return names;
+}
+
+}  // namespace linreg_serve
