@@ -36,13 +36,14 @@ EXT_STAMP := $(BUILD)/.extension-built
 EXT_SOURCES := $(shell find csrc -name '*.h' -o -name '*.cpp' -o -name '*.cu' -o -name '*.cuh') \
                setup.py tools/cuda_config.py pyproject.toml
 
-.PHONY: help demo test bench bench-sweep lint lint-off format build cpp venv clean
+.PHONY: help demo serve test bench bench-sweep bench-serve lint lint-off format build cpp venv clean
 
 help:
 	@echo "make demo    build, train on the bundled data, export model.pt, predict x=4.0 from C++"
 	@echo "make test    lint and run the whole test suite (what .ci/run calls)"
 	@echo "make build   build the extension only (pip install --no-build-isolation -e .)"
 	@echo "make cpp     build the op library and the C++ app (build/cmake/linreg_predict)"
+	@echo "make serve   serve the demo model over TF Serving's REST API on 127.0.0.1:8501"
 	@echo "make bench   the full benchmark: bench/results/ (results.md, results.json, throughput.png)"
 	@echo "make bench-sweep  the CPU kernels at every D: bench/results/ (sweep.md, sweep.json, sweep.png)"
 	@echo "make format  reformat Python (ruff) and C++ (clang-format) in place"
@@ -69,7 +70,8 @@ build: $(EXT_STAMP)
 # The op library and the C++ app, from the same csrc/ (CMakeLists.txt).
 CMAKE_BUILD := $(BUILD)/cmake
 APP := $(CMAKE_BUILD)/linreg_predict
-APP_SOURCES := CMakeLists.txt $(wildcard cpp_app/*.cpp cpp_app/*.h)
+APP_SOURCES := CMakeLists.txt $(wildcard cpp_app/*.cpp cpp_app/*.h cpp_app/serve/*.cpp \
+               cpp_app/serve/*.h tests/cpp/*.cpp)
 
 $(CMAKE_BUILD)/build.ninja: $(DEPS) CMakeLists.txt
 	cmake -S . -B $(CMAKE_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release \
@@ -90,8 +92,16 @@ demo: $(EXT_STAMP) $(APP)
 	@echo "  Python (model.pt via torch.jit.load): $$($(PY) -m linreg_ext.predict model.pt 4.0)"
 	@echo "  C++    ($(APP) model.pt 4.0): $$($(APP) model.pt 4.0)"
 
+# TF Serving's REST API on the demo model: build/serve/linreg/1/model.pt at http://127.0.0.1:8501
+serve: $(EXT_STAMP) $(APP)
+	$(PY) -m linreg_ext.train --out $(BUILD)/demo-checkpoint.pt --force --quiet
+	mkdir -p $(BUILD)/serve/linreg/1
+	$(PY) export/export.py --checkpoint $(BUILD)/demo-checkpoint.pt \
+	  --out $(BUILD)/serve/linreg/1/model.pt --force
+	$(CMAKE_BUILD)/linreg_serve --model_name linreg --model_base_path $(BUILD)/serve/linreg --port 8501
+
 PY_FILES := linreg_ext tests export bench tools setup.py
-CXX_FILES := $(shell find csrc cpp_app -name '*.h' -o -name '*.cpp' -o -name '*.cu' -o -name '*.cuh')
+CXX_FILES := $(shell find csrc cpp_app tests/cpp -name '*.h' -o -name '*.cpp' -o -name '*.cu' -o -name '*.cuh')
 
 lint: $(DEPS)
 	$(PY) -m ruff check $(PY_FILES)
@@ -112,13 +122,18 @@ bench: $(EXT_STAMP)
 	$(PY) bench/bench.py --out bench/results
 
 # The CPU kernels against the read floor at every D (about 10 minutes): bench/results/sweep.*
+bench-serve: $(EXT_STAMP) $(APP)
+	$(PY) bench/bench_serve.py --out bench/results/serve
+
 bench-sweep: $(EXT_STAMP)
 	$(PY) bench/sweep_d.py --out bench/results
 
 # Naming the C++ programs makes their tests fail (rather than skip) if they are missing.
 test: $(EXT_STAMP) $(APP) $(if $(filter 1,$(LINT)),lint,lint-off)
 	LINREG_PREDICT=$(abspath $(APP)) \
-	  LINREG_INPUT_CHECK=$(abspath $(CMAKE_BUILD)/linreg_input_check) $(PY) -m pytest
+	  LINREG_INPUT_CHECK=$(abspath $(CMAKE_BUILD)/linreg_input_check) \
+	  LINREG_SERVE=$(abspath $(CMAKE_BUILD)/linreg_serve) \
+	  LINREG_SERVE_FUZZ=$(abspath $(CMAKE_BUILD)/linreg_serve_fuzz) $(PY) -m pytest
 
 clean:
 	rm -rf $(BUILD) *.egg-info linreg_ext/_C*.so linreg_ext/_build_info.py model.pt
