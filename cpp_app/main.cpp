@@ -1,11 +1,11 @@
-// linreg_predict: loads a TorchScript model exported by export/export.py and prints one prediction
-// per input sample, with no Python. The model's forward calls linreg_ext::linear_forward, which
-// this binary gets by linking the op library (see CMakeLists.txt).
+// linreg_predict: loads a model exported by export/export.py (TorchScript .pt or AOTInductor .pt2,
+// told apart by content) and prints one prediction per input sample, with no Python. The model
+// calls linreg_ext::linear_forward, which this binary gets by linking the op library.
 //
 //   linreg_predict MODEL.pt 4.0 5.5        one-feature samples
 //   linreg_predict MODEL.pt --csv FILE     rows of D features (optional header); FILE '-' is stdin
 #include <torch/cuda.h>
-#include <torch/script.h>
+#include <torch/torch.h>
 
 #include <fstream>
 #include <iostream>
@@ -23,12 +23,13 @@ using linreg_app::UsageError;
 namespace {
 
 int run(const Options& opt) {
-  linreg_app::LoadedModel model = linreg_app::load_model(opt.model);
+  const std::unique_ptr<linreg_app::Model> model = linreg_app::load_model(opt.model);
+  const linreg_app::ModelMetadata& meta = model->metadata();
   if (opt.info) {
-    std::cout << model.metadata << "\n";
+    std::cout << meta.text << "\n";
     return 0;
   }
-  const int64_t in_features = model.in_features;
+  const int64_t in_features = meta.in_features;
   linreg_app::Samples samples;
   if (opt.csv.empty()) {
     samples = linreg_app::samples_from_values(opt.values, in_features);
@@ -47,15 +48,14 @@ int run(const Options& opt) {
   const torch::Device device(opt.device);
 
   c10::InferenceMode inference;
-  model.module.to(device);
+  model->to(device);
   const auto X =
       torch::from_blob(samples.values.data(), {samples.rows, samples.cols}, torch::kDouble)
-          .to(device, model.dtype);
-  const auto pred =
-      model.module.forward({X}).toTensor().reshape({-1}).to(torch::kCPU, torch::kDouble);
+          .to(device, meta.dtype);
+  const auto pred = model->predict(X).to(torch::kCPU, torch::kDouble);
   const auto values = pred.accessor<double, 1>();
   for (int64_t i = 0; i < values.size(0); ++i) {
-    std::cout << linreg_app::format_prediction(values[i], model.dtype) << "\n";
+    std::cout << linreg_app::format_prediction(values[i], meta.dtype) << "\n";
   }
   return 0;
 }

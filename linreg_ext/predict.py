@@ -1,6 +1,8 @@
-"""Predictions from an exported TorchScript model, printed exactly as cpp_app's linreg_predict does.
+"""Predictions from an exported model, printed exactly as cpp_app's linreg_predict does.
 
     python -m linreg_ext.predict MODEL.pt 4.0 5.5     one-feature samples, one prediction per line
+
+MODEL is a TorchScript file or an AOTInductor package (.pt2), told apart by content.
 
 The Python twin of the C++ app, used to show (and test) that both give the same output for the
 same file: each prediction is the shortest text that reads back as the same value in the model's
@@ -13,7 +15,7 @@ import sys
 import numpy as np
 import torch
 
-from . import torchscript
+from . import model_file
 
 
 def format_prediction(value: float, dtype: torch.dtype) -> str:
@@ -27,17 +29,17 @@ def format_prediction(value: float, dtype: torch.dtype) -> str:
     return scientific if len(scientific) < len(fixed) else fixed
 
 
-def predict(model: torch.jit.ScriptModule, values: list[float]) -> list[str]:
-    dtype = model.weight.dtype
+def predict(model: model_file.LoadedModel, values: list[float]) -> list[str]:
+    dtype = model.dtype
     X = torch.tensor(values, dtype=torch.float64).reshape(-1, 1).to(dtype)
     with torch.inference_mode():
-        pred = model(X).reshape(-1).tolist()
+        pred = model(X).tolist()
     return [format_prediction(v, dtype) for v in pred]
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m linreg_ext.predict", description=__doc__)
-    parser.add_argument("model", help="a TorchScript file from export/export.py")
+    parser.add_argument("model", help="a .pt or .pt2 file from export/export.py")
     # REMAINDER, so that values such as -1e3 are not taken for options.
     parser.add_argument("values", nargs=argparse.REMAINDER, help="one-feature samples")
     args = parser.parse_args(argv)
@@ -48,17 +50,15 @@ def main(argv=None) -> int:
     if not values:
         parser.error("no values given")
     try:
-        model, metadata = torchscript.load(args.model)
-    except (OSError, RuntimeError, ValueError) as err:  # torch.jit.load: ValueError if missing
-        print(f"error: cannot load {args.model}: {err}", file=sys.stderr)
+        model = model_file.load(args.model)
+        if model.in_features != 1:
+            D = model.in_features
+            raise model_file.ModelFileError(f"{args.model} takes {D} features, not 1")
+        lines = predict(model, values)
+    except (OSError, model_file.ModelFileError) as err:
+        print(f"error: {err}", file=sys.stderr)
         return 1
-    if metadata.get("in_features") != 1:
-        print(
-            f"error: {args.model} takes {metadata.get('in_features')} features, not 1",
-            file=sys.stderr,
-        )
-        return 1
-    print("\n".join(predict(model, values)))
+    print("\n".join(lines))
     return 0
 
 
