@@ -159,9 +159,8 @@ ModelMetadata parse_metadata(const std::string& text, const std::string& path, b
   Json root;
   try {
     root = Reader(text).document();
-  } catch (const std::runtime_error& e) {
-    throw std::runtime_error(
-        where + " is not a linreg_ext model (metadata.json is not JSON: " + e.what() + ")");
+  } catch (const std::runtime_error&) {
+    throw std::runtime_error(where + " is not a linreg_ext model (metadata.json is not JSON)");
   }
   if (root.kind != Json::kObject || !member(root, "linreg_ext_version")) {
     throw std::runtime_error(where + " is not a linreg_ext model (no linreg_ext metadata.json)");

@@ -13,23 +13,34 @@ Options parse_args(int argc, char** argv) {
     }
     return argv[++i];
   };
+  bool options_ended = false;  // after "--", every argument is the model or a value
+  bool have_model = false;     // an empty model argument ("$UNSET") is still the model
   for (; i < argc; ++i) {
     const std::string arg = argv[i];
-    if (arg == "--csv") {
+    const bool option = !options_ended && (arg.rfind("--", 0) == 0 || arg == "-h");
+    if (!option) {
+      if (!have_model) {
+        opt.model = arg;
+        have_model = true;
+      } else {
+        opt.values.push_back(arg);
+      }
+    } else if (arg == "--") {
+      options_ended = true;
+    } else if (arg == "--csv") {
       opt.csv = value_of(arg);
     } else if (arg == "--device") {
       opt.device = value_of(arg);
     } else if (arg == "--info") {
       opt.info = true;
-    } else if (arg.rfind("--", 0) == 0 || arg == "-h") {
-      throw UsageError(arg == "-h" || arg == "--help" ? "" : "unknown option " + arg);
-    } else if (opt.model.empty()) {
-      opt.model = arg;
+    } else if (arg == "-h" || arg == "--help") {
+      opt.help = true;
+      return opt;
     } else {
-      opt.values.push_back(arg);
+      throw UsageError("unknown option " + arg + " (put -- before values that start with --)");
     }
   }
-  if (opt.model.empty()) {
+  if (!have_model) {
     throw UsageError("no model given");
   }
   if (opt.device != "cpu" && opt.device != "cuda") {

@@ -206,39 +206,41 @@ def read_metadata(path: str | Path) -> tuple[dict[str, Any], str]:
             names = z.namelist()
             root = _root(names, path)
             if not any(n.startswith(f"{root}/data/aotinductor/") for n in names):
-                raise PackageError(f"{path} is not an AOTInductor package (no data/aotinductor/)")
+                raise PackageError(f"'{path}' is not an AOTInductor package")
             try:
                 text = z.read(f"{root}/{METADATA_RECORD}").decode()
             except KeyError:
-                raise PackageError(f"{path} is not a linreg_ext model (no metadata.json)") from None
+                raise PackageError(
+                    f"'{path}' is not a linreg_ext model (no metadata.json)"
+                ) from None
     except (zipfile.BadZipFile, OSError, EOFError) as err:  # a truncated file: EOFError/BadZip
-        raise PackageError(f"cannot read {path} as an AOTInductor package: {err}") from err
+        raise PackageError(f"cannot read '{path}' as an AOTInductor package: {err}") from err
     try:
-        metadata = json.loads(text)
+        return json.loads(text), text
     except json.JSONDecodeError as err:
-        raise PackageError(f"{path}: metadata.json is not valid JSON ({err})") from err
-    return metadata, text
-
-
-def check_runnable(path, metadata: dict[str, Any], device: str) -> None:
-    """Raises PackageError unless this machine can run the package on `device`."""
-    built_for = metadata.get("device", "cpu")
-    if built_for != device:
         raise PackageError(
-            f"{path} is compiled for {built_for}, not {device}: export it with --device {device}"
-        )
-    if built_for == "cuda" and not torch.cuda.is_available():
-        raise PackageError(f"{path} is compiled for cuda, but CUDA is not available")
+            f"'{path}' is not a linreg_ext model (metadata.json is not JSON)"
+        ) from err
+
+
+def check_runnable(path, metadata: dict[str, Any]) -> None:
+    """Raises PackageError unless this machine can load the package: a GPU for a CUDA package,
+    every CPU feature a CPU package requires. The messages are cpp_app/model_aoti.cpp's."""
+    if metadata.get("device", "cpu") == "cuda":
+        if not torch.cuda.is_available():
+            raise PackageError(f"'{path}' is compiled for cuda, but CUDA is not available")
+        return
     isa = metadata.get("cpu_isa")
-    if built_for == "cpu":
-        if not isinstance(isa, dict) or not isinstance(isa.get("requires"), list):
-            raise PackageError(f"{path}: metadata.json does not say which CPU it was compiled for")
-        lacking = missing(isa["requires"])
-        if lacking:
-            raise PackageError(
-                f"{path} is compiled for {isa.get('name')} ({isa.get('march')}); this CPU lacks "
-                f"{', '.join(lacking)}: export it with --cpu-isa avx2 or baseline"
-            )
+    if not isinstance(isa, dict) or not isinstance(isa.get("requires"), list):
+        raise PackageError(
+            f"'{path}': metadata.json does not say which CPU it was compiled for (cpu_isa)"
+        )
+    lacking = missing([f if isinstance(f, str) else "?" for f in isa["requires"]])
+    if lacking:
+        raise PackageError(
+            f"'{path}' is compiled for {isa.get('name', '')} ({isa.get('march', '')}); this CPU "
+            f"lacks {', '.join(lacking)}: export it with --cpu-isa avx2 or baseline"
+        )
 
 
 # Warnings aoti_load_package logs beside what load() reports: the package's vector ISA differs
@@ -265,15 +267,24 @@ def _quiet_loading() -> Iterator[None]:
             lg.setLevel(level)
 
 
-def load(path: str | Path, device: str = "cpu") -> tuple[Any, dict[str, Any]]:
-    """Checks the package against this machine, loads it; returns (callable model, metadata)."""
-    metadata, text = read_metadata(path)
-    check_runnable(path, metadata, device)
+def load_checked(path: str | Path, metadata: dict[str, Any], text: str) -> Any:
+    """Loads the package whose metadata.json (`text`, parsed: `metadata`) was read from it, after
+    check_runnable; the copy compiled into it must be the same text."""
+    check_runnable(path, metadata)
     with _quiet_loading():
         try:
             model = torch._inductor.aoti_load_package(str(path))
-        except RuntimeError as err:
-            raise PackageError(f"cannot load {path}: {str(err).splitlines()[0]}") from err
+        except Exception as err:  # RuntimeError from the loader; others from a broken archive
+            first = next((ln for ln in str(err).splitlines() if ln.strip()), type(err).__name__)
+            raise PackageError(f"cannot load '{path}' as an AOTInductor package: {first}") from err
     if model.get_metadata().get(EMBEDDED_KEY) != text:
-        raise PackageError(f"{path}: metadata.json does not match the compiled model (edited?)")
-    return model, metadata
+        raise PackageError(
+            f"'{path}': metadata.json does not match the compiled model (was it edited?)"
+        )
+    return model
+
+
+def load(path: str | Path) -> tuple[Any, dict[str, Any]]:
+    """Checks the package against this machine and loads it: (callable model, metadata)."""
+    metadata, text = read_metadata(path)
+    return load_checked(path, metadata, text), metadata

@@ -351,7 +351,8 @@ def test_empty_batch_has_no_mean(device):
 def test_half_is_refused_on_cpu(op):
     a = {k: v.half() for k, v in good().items()}
     with pytest.raises(
-        RuntimeError, match=f"{op}: the CPU kernel supports X of dtype float32, float64, got float16"
+        RuntimeError,
+        match=f"{op}: the CPU kernel supports X of dtype float32, float64, got float16",
     ):
         call(op, a)
 

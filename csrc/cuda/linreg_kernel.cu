@@ -140,6 +140,9 @@ void linear_forward_impl(
   }
 }
 
+// The entry points. They have the same shape as the CPU backend's on purpose (checks, outputs,
+// dispatch over the backend's dtype list, as torchvision's per-backend ops do); what the two
+// really share, the checks and the outputs, lives once in checks.h.
 at::Tensor
 linear_forward_cuda(const at::Tensor& X, const at::Tensor& weight, const at::Tensor& bias) {
   const char* op = "linear_forward";
