@@ -124,7 +124,7 @@ class LoadedModel:
     def __call__(self, X: torch.Tensor) -> torch.Tensor:
         """Runs the model; raises unless it returns one value per row (cpp_app's Model::predict)."""
         out = self.module(X)
-        if self.format == "aoti":  # a list of the graph's outputs
+        if self.format == "aoti" and not isinstance(out, torch.Tensor):  # several outputs
             if len(out) != 1:
                 raise ModelFileError(
                     f"the model returned {len(out)} tensors; a linreg_ext model returns one"
