@@ -19,7 +19,7 @@ import subprocess
 import tempfile
 import zipfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -271,9 +271,11 @@ def load_checked(path: str | Path, metadata: dict[str, Any], text: str) -> Any:
     """Loads the package whose metadata.json (`text`, parsed: `metadata`) was read from it, after
     check_runnable; the copy compiled into it must be the same text."""
     check_runnable(path, metadata)
-    with _quiet_loading():
+    # torch's loader wants a name ending in .pt2 (or a file object): a renamed package is opened.
+    named_pt2 = str(path).endswith(".pt2")
+    with _quiet_loading(), nullcontext(str(path)) if named_pt2 else open(path, "rb") as f:
         try:
-            model = torch._inductor.aoti_load_package(str(path))
+            model = torch._inductor.aoti_load_package(f)
         except Exception as err:  # RuntimeError from the loader; others from a broken archive
             first = next((ln for ln in str(err).splitlines() if ln.strip()), type(err).__name__)
             raise PackageError(f"cannot load '{path}' as an AOTInductor package: {first}") from err
