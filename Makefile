@@ -23,25 +23,28 @@ ifneq ($(USE_SYSTEM_PYTHON),1)
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 endif
 
-# GPU architectures for the CUDA kernels (setup.py and CMake); narrow it for a faster build.
-export TORCH_CUDA_ARCH_LIST ?= 8.0;8.6;8.9;9.0+PTX
-# The CUDA toolkit root. nvcc on PATH may be a wrapper script; nvcc --dryrun names its real home.
-CUDA_ROOT := $(or $(CUDA_HOME),$(CUDA_PATH),$(shell nvcc --dryrun -E -x cu /dev/null 2>&1 | \
-               sed -n 's|^#\$$ _HERE_=\(.*\)/bin$$|\1|p'))
+# GPU architectures for the CUDA kernels (setup.py and CMake; narrow it for a faster build) and
+# the CUDA toolkit root: tools/cuda_config.py holds both facts, for setup.py too.
+ifndef TORCH_CUDA_ARCH_LIST
+TORCH_CUDA_ARCH_LIST := $(shell python3 tools/cuda_config.py archs)
+endif
+export TORCH_CUDA_ARCH_LIST
+CUDA_ROOT := $(shell python3 tools/cuda_config.py root)
 
 BUILD := build
 EXT_STAMP := $(BUILD)/.extension-built
 EXT_SOURCES := $(shell find csrc -name '*.h' -o -name '*.cpp' -o -name '*.cu' -o -name '*.cuh') \
-               setup.py pyproject.toml
+               setup.py tools/cuda_config.py pyproject.toml
 
-.PHONY: help demo test bench lint lint-off format build cpp venv clean
+.PHONY: help demo test bench bench-deploy lint lint-off format build cpp venv clean
 
 help:
-	@echo "make demo    build, train on the bundled data, export model.pt, predict x=4.0 from C++"
+	@echo "make demo    build, train on the bundled data, export model.pt and model.pt2, predict x=4.0"
 	@echo "make test    lint and run the whole test suite (what .ci/run calls)"
 	@echo "make build   build the extension only (pip install --no-build-isolation -e .)"
 	@echo "make cpp     build the op library and the C++ app (build/cmake/linreg_predict)"
 	@echo "make bench   the full benchmark: bench/results/ (results.md, results.json, throughput.png)"
+	@echo "make bench-deploy  .pt vs .pt2 from C++: load time, latency, GB/s (bench/bench_deploy.py)"
 	@echo "make format  reformat Python (ruff) and C++ (clang-format) in place"
 	@echo "options: USE_SYSTEM_PYTHON=1 (use python3 as is, install nothing; implies LINT=0)"
 
@@ -82,12 +85,14 @@ cpp: $(APP)
 demo: $(EXT_STAMP) $(APP)
 	$(PY) -m linreg_ext.train --out $(BUILD)/demo-checkpoint.pt --force
 	$(PY) export/export.py --checkpoint $(BUILD)/demo-checkpoint.pt --out model.pt --force
+	$(PY) export/export.py --checkpoint $(BUILD)/demo-checkpoint.pt --out model.pt2 --force
 	@echo
 	@echo "prediction at x = 4.0"
 	@echo "  Python (model.pt via torch.jit.load): $$($(PY) -m linreg_ext.predict model.pt 4.0)"
 	@echo "  C++    ($(APP) model.pt 4.0): $$($(APP) model.pt 4.0)"
+	@echo "  C++    ($(APP) model.pt2 4.0): $$($(APP) model.pt2 4.0)"
 
-PY_FILES := linreg_ext tests export bench setup.py
+PY_FILES := linreg_ext tests export bench tools setup.py
 CXX_FILES := $(shell find csrc cpp_app -name '*.h' -o -name '*.cpp' -o -name '*.cu' -o -name '*.cuh')
 
 lint: $(DEPS)
@@ -108,8 +113,14 @@ format: $(DEPS)
 bench: $(EXT_STAMP)
 	$(PY) bench/bench.py --out bench/results
 
+# The deployment formats from C++ (.pt vs .pt2): load time, latency, GB/s (about 5 minutes)
+bench-deploy: $(EXT_STAMP) $(APP)
+	$(PY) bench/bench_deploy.py
+
+# Naming the C++ programs makes their tests fail (rather than skip) if they are missing.
 test: $(EXT_STAMP) $(APP) $(if $(filter 1,$(LINT)),lint,lint-off)
-	$(PY) -m pytest
+	LINREG_PREDICT=$(abspath $(APP)) \
+	  LINREG_INPUT_CHECK=$(abspath $(CMAKE_BUILD)/linreg_input_check) $(PY) -m pytest
 
 clean:
-	rm -rf $(BUILD) *.egg-info linreg_ext/_C*.so linreg_ext/_build_info.py model.pt
+	rm -rf $(BUILD) *.egg-info linreg_ext/_C*.so linreg_ext/_build_info.py model.pt model.pt2

@@ -2,46 +2,20 @@
 
 The CUDA kernels (csrc/cuda/*.cu) are compiled when torch is a CUDA build and a CUDA toolkit is
 found. LINREG_EXT_CUDA=1 insists on them (and fails if they cannot be built), LINREG_EXT_CUDA=0
-leaves them out. TORCH_CUDA_ARCH_LIST narrows the GPU architectures for a faster build.
+leaves them out. TORCH_CUDA_ARCH_LIST narrows the GPU architectures for a faster build (the
+default list, and the search for the toolkit, are tools/cuda_config.py's).
 
 Build with: pip install --no-build-isolation -e .
 """
 
 import glob
 import os
-import re
-import shutil
-import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).parent.resolve()
-DEFAULT_CUDA_ARCHS = "8.0;8.6;8.9;9.0+PTX"
-
-
-def find_cuda_root() -> str | None:
-    """The toolkit root, from CUDA_HOME/CUDA_PATH or from where nvcc really lives.
-
-    nvcc on PATH may be a wrapper script (/usr/local/bin/nvcc), from which torch would guess the
-    root wrongly; nvcc --dryrun prints the directory of the real binary.
-    """
-    for var in ("CUDA_HOME", "CUDA_PATH"):
-        if os.environ.get(var):
-            return os.environ[var]
-    nvcc = shutil.which("nvcc")
-    if nvcc is None:
-        return None
-    try:
-        out = subprocess.run(
-            [nvcc, "--dryrun", "-E", "-x", "cu", os.devnull],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-    except OSError:
-        return None
-    match = re.search(r"^#\$ _HERE_=(.*)$", out.stdout + out.stderr, re.MULTILINE)
-    here = Path(match.group(1).strip()) if match else Path(nvcc).resolve().parent
-    return str(here.parent)
+sys.path.insert(0, str(ROOT / "tools"))  # a PEP 517 build does not put setup.py's folder there
+from cuda_config import DEFAULT_CUDA_ARCHS, find_cuda_root  # noqa: E402
 
 
 def want_cuda(torch_cuda: str | None, cuda_root: str | None) -> bool:
@@ -90,7 +64,10 @@ def write_build_info() -> None:
 
 
 def extension():
-    sources = sorted(glob.glob("csrc/*.cpp") + glob.glob("csrc/*/*.cpp"))
+    # The op library is every .cpp under csrc/ but the Python module stub, the same glob that
+    # CMakeLists.txt takes for the C++ app's library; the stub makes it importable as _C.
+    stub = "csrc/python_module.cpp"
+    sources = sorted(p for p in glob.glob("csrc/**/*.cpp", recursive=True) if p != stub) + [stub]
     cxx_flags = ["-O3"]
     link_flags = []
     # at::parallel_for runs its body serially unless the caller is compiled with OpenMP.
@@ -106,8 +83,7 @@ def extension():
         )
     return CUDAExtension(
         "linreg_ext._C",
-        sources + sorted(glob.glob("csrc/cuda/*.cu")),
-        define_macros=[("LINREG_EXT_WITH_CUDA", "1")],
+        sources + sorted(glob.glob("csrc/**/*.cu", recursive=True)),
         extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3", "-lineinfo"]},
         extra_link_args=link_flags,
     )

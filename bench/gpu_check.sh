@@ -15,11 +15,17 @@ cd "$(dirname "$0")/.."
 
 OUT="${OUT:-bench/gpu-results}"
 mkdir -p "$OUT"
-export TORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-9.0}"  # narrow: a fast build for this GPU
+PY="${PYTHON:-python3}"
+# Narrow: a fast build for the GPU present (its compute capability); with no GPU, the default list
+# (tools/cuda_config.py), as setup.py and the Makefile would build.
+if [[ -z "${TORCH_CUDA_ARCH_LIST:-}" ]]; then
+  TORCH_CUDA_ARCH_LIST="$("$PY" -c 'import torch; print("%d.%d" % torch.cuda.get_device_capability())' \
+    2>/dev/null || python3 tools/cuda_config.py archs)"
+fi
+export TORCH_CUDA_ARCH_LIST
 export MAX_JOBS="${MAX_JOBS:-$(nproc)}"
 export LINREG_EXT_CUDA=1
 export PYTHONUNBUFFERED=1
-PY="${PYTHON:-python3}"
 
 step() { echo; echo "== $*"; }
 
@@ -49,7 +55,8 @@ fi
 
 step "CUDA tests (pytest -m cuda)"
 set +e
-"$PY" -m pytest -m cuda -q -rs -p no:cacheprovider tests 2>&1 | tee "$OUT/tests.log" | tail -25
+LINREG_PREDICT="$PWD/build/cmake/linreg_predict" \
+  "$PY" -m pytest -m cuda -q -rs -p no:cacheprovider tests 2>&1 | tee "$OUT/tests.log" | tail -25
 tests_rc=${PIPESTATUS[0]}
 set -e
 

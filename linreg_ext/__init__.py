@@ -1,7 +1,8 @@
 """linreg_ext: a fused linear-regression MSE operator for PyTorch, in C++ and CUDA.
 
-Importing the package loads the compiled op library (registering torch.ops.linreg_ext.*), then
-the Python fake kernels and autograd formulas that go with it.
+Importing the package loads the compiled op library, whose C++ registers torch.ops.linreg_ext.*
+with their CPU and CUDA kernels and their autograd (csrc/autograd/), then the Python fake kernels
+(linreg_ext.ops) that meta and fake tensors need: torch.compile, opcheck.
 """
 
 from ._loader import load_extension

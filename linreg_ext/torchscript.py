@@ -1,10 +1,11 @@
 """TorchScript save/load for linreg_ext models, the format LibTorch's C++ loader reads.
 
 PyTorch 2.14 deprecates TorchScript in favour of torch.export and AOTInductor, and every
-torch.jit.script/save/load call warns with a FutureWarning. Those successors produce a
-model-specific compiled library rather than a file that a generic C++ program loads, so this
-project keeps TorchScript on purpose: the functions here silence exactly that warning, around
-exactly these calls, and nowhere else.
+torch.jit.script/save/load call warns with a FutureWarning. The successor's file, an AOTInductor
+package (.pt2), is loaded from C++ by torch::inductor::AOTIModelPackageLoader; this project does not
+write one yet (a later export path will), and cpp_app loads TorchScript with torch::jit::load. So
+TorchScript stays on purpose: the functions here silence exactly that warning, around exactly
+these calls, and nowhere else.
 """
 
 import contextlib

@@ -1,19 +1,15 @@
 """Runs cpp_app's number and CSV readers through build/cmake/linreg_input_check (a driver built
 by CMake from tests/cpp/input_check.cpp, no LibTorch); LINREG_INPUT_CHECK overrides the path."""
 
-import os
 import subprocess
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DRIVER = Path(os.environ.get("LINREG_INPUT_CHECK", ROOT / "build" / "cmake" / "linreg_input_check"))
+from conftest import cpp_program, require_built
+
+DRIVER = cpp_program("LINREG_INPUT_CHECK", "linreg_input_check")
 
 
 def _run(args: list[str], docs: list[bytes]) -> list[str]:
-    if not DRIVER.is_file():
-        raise FileNotFoundError(
-            f"{DRIVER} is not built: run `make cpp` (or set LINREG_INPUT_CHECK)"
-        )
+    require_built(DRIVER, "LINREG_INPUT_CHECK")
     stdin = "".join(d.hex() + "\n" for d in docs)
     out = subprocess.run(
         [str(DRIVER), *args], input=stdin.encode(), capture_output=True, timeout=300, check=True

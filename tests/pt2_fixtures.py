@@ -5,7 +5,6 @@ Import the fixtures into a test module with `from pt2_fixtures import *` (pytest
 puts tests/ on sys.path).
 """
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,9 +15,6 @@ import linreg_ext
 from linreg_ext import LinearRegression, aoti, torchscript, train
 
 ROOT = Path(__file__).resolve().parents[1]
-BUILD = Path(os.environ.get("LINREG_BUILD", ROOT / "build" / "cmake"))
-APP = Path(os.environ.get("LINREG_PREDICT", BUILD / "linreg_predict"))
-APP_WITHOUT_OPS = BUILD / "linreg_predict_without_ops"
 
 
 def linreg_metadata(model: LinearRegression, **fields) -> dict:

@@ -1,20 +1,15 @@
 """The benchmark harness runs end to end (--quick). Speed is judged from a full run, not here."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
+
+from conftest import run_python
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_quick_benchmark_writes_its_report(tmp_path):
-    out = subprocess.run(
-        [sys.executable, ROOT / "bench" / "bench.py", "--quick", "--out", tmp_path],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    out = run_python(ROOT / "bench" / "bench.py", "--quick", "--out", tmp_path, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     results = json.loads((tmp_path / "results.json").read_text())
     for section in ("grad", "forward", "small", "scaling", "memory", "e2e", "targets"):

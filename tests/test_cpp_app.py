@@ -1,33 +1,26 @@
 """cpp_app's linreg_predict against Python, end to end: train -> export -> predict, and its errors.
 
 The binary is built by `make cpp` (CMake, build/cmake/linreg_predict); LINREG_PREDICT overrides
-the path. Every failure must be one line on stderr and a non-zero exit, never a signal.
+the path, and conftest's `app` fixture skips these tests when it is not built (fails them when
+LINREG_PREDICT names it, as `make test` does). Every failure of the app must be one line on
+stderr and a non-zero exit, never a signal.
 """
 
 import csv
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import run_python
 from pt2_fixtures import linreg_metadata
 from torch import nn
 
-from linreg_ext import LinearRegression, model_file, torchscript, train
+from linreg_ext import LinearRegression, datasets, model_file, torchscript, train
 from linreg_ext.predict import format_prediction, predict
 
 ROOT = Path(__file__).resolve().parents[1]
-APP = Path(os.environ.get("LINREG_PREDICT", ROOT / "build" / "cmake" / "linreg_predict"))
-
-
-@pytest.fixture(scope="module")
-def app():
-    if not APP.is_file():
-        pytest.fail(f"{APP} is not built: run `make cpp` (or set LINREG_PREDICT)")
-    return APP
 
 
 def run_app(app, *args, stdin=None):
@@ -46,7 +39,7 @@ def export_model(model, path, metadata=None):
 
 @pytest.fixture(scope="module")
 def tutorial_model(tmp_path_factory):
-    data = train.bundled_dataset()
+    data = datasets.bundled_dataset()
     result = train.fit(data, train.TrainConfig(), progress=False, log=lambda _: None)
     return export_model(result.model, tmp_path_factory.mktemp("m") / "model.pt"), result.model
 
@@ -102,11 +95,7 @@ def test_multi_feature_csv_end_to_end(app, tmp_path, dtype):
     ckpt, model_pt = tmp_path / "m.ckpt", tmp_path / "m.pt"
     args = ["--data", data_csv, "--dtype", dtype, "--epochs", "300", "--standardize", "--quiet"]
     assert train.main([*map(str, args), "--out", str(ckpt)]) == 0
-    export = subprocess.run(
-        [sys.executable, ROOT / "export" / "export.py"] + ["--checkpoint", ckpt, "--out", model_pt],
-        capture_output=True,
-        text=True,
-    )
+    export = run_python(ROOT / "export" / "export.py", "--checkpoint", ckpt, "--out", model_pt)
     assert export.returncode == 0, export.stderr
     X_new = torch.randn(1000, 5, generator=g, dtype=torch.float64) * 3
     rows = [[repr(v) for v in row] for row in X_new.tolist()]

@@ -1,33 +1,24 @@
-"""export/export.py: the TorchScript file, its metadata, its verification, and its errors."""
+"""export/export.py (linreg_ext.export): the TorchScript file, its metadata, its verification,
+and its errors."""
 
-import importlib.util
-import subprocess
-import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import run_python
+from pt2_fixtures import linreg_metadata
 
-from linreg_ext import torchscript, train
+from linreg_ext import datasets, torchscript, train
+from linreg_ext import export as exporter
 
 ROOT = Path(__file__).resolve().parents[1]
-EXPORT = ROOT / "export" / "export.py"
-
-
-def export_module():
-    spec = importlib.util.spec_from_file_location("linreg_export", EXPORT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+EXPORT = ROOT / "export" / "export.py"  # the documented entry point, run as users run it
 
 
 def run_export(*args):
     # -W error::FutureWarning: the TorchScript deprecation must be handled, not printed.
-    return subprocess.run(
-        [sys.executable, "-W", "error::FutureWarning", str(EXPORT), *args],
-        capture_output=True,
-        text=True,
-    )
+    return run_python("-W", "error::FutureWarning", EXPORT, *args)
 
 
 def test_export_without_checkpoint_trains_and_verifies(tmp_path):
@@ -50,7 +41,7 @@ def test_loaded_file_equals_eager_model(tmp_path, dtype):
     g = torch.Generator().manual_seed(3)
     X = torch.randn(500, 4, generator=g, dtype=torch.float64)
     y = X @ torch.tensor([1.0, -2.0, 0.5, 3.0], dtype=torch.float64) + 1
-    data = train.Dataset(X, y, ["p", "q", "r", "s"], "t", "generated")
+    data = datasets.Dataset(X, y, ["p", "q", "r", "s"], "t", "generated")
     config = train.TrainConfig(epochs=50, dtype=dtype)
     result = train.fit(data, config, progress=False, log=lambda _: None)
     ckpt = train.save_checkpoint(tmp_path / "m.ckpt", result, data, config)
@@ -60,9 +51,17 @@ def test_loaded_file_equals_eager_model(tmp_path, dtype):
     assert metadata["feature_names"] == ["p", "q", "r", "s"] and metadata["target_name"] == "t"
     assert metadata["dtype"] == dtype and metadata["in_features"] == 4
     assert metadata["training"]["config"]["epochs"] == 50
+    assert metadata == train.load_checkpoint(ckpt)[1]  # one description, checkpoint and file
     Xt = torch.randn(1000, 4, generator=g).to(getattr(torch, dtype))
     with torch.no_grad():
         assert torch.equal(loaded(Xt), result.model(Xt))
+
+
+def test_module_is_the_same_program(tmp_path):
+    out = tmp_path / "model.pt"
+    result = run_python("-m", "linreg_ext.export", "--out", out)
+    assert result.returncode == 0 and "verified" in result.stdout, result.stderr
+    assert torchscript.load(out)[1]["training"]["config"] == asdict(train.TrainConfig())
 
 
 def test_existing_output_needs_force(tmp_path):
@@ -89,7 +88,6 @@ def test_bad_checkpoint_is_reported(tmp_path, content, message):
 
 
 def test_failed_verification_writes_nothing(tmp_path, monkeypatch):
-    exporter = export_module()
     model, info = exporter.train_default()
     real_load = torchscript.load
 
@@ -107,23 +105,22 @@ def test_failed_verification_writes_nothing(tmp_path, monkeypatch):
 
 
 def run_predict(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "linreg_ext.predict", *map(str, args)],
-        capture_output=True,
-        text=True,
-    )
+    return run_python("-m", "linreg_ext.predict", *args)
 
 
 def test_python_predict_cli_and_its_errors(tmp_path):
-    model = train.fit(train.bundled_dataset(), train.TrainConfig(), progress=False, log=print).model
+    model = train.fit(
+        datasets.bundled_dataset(), train.TrainConfig(), progress=False, log=print
+    ).model
     one = tmp_path / "one.pt"
-    torchscript.save(torchscript.script(model), one, {"in_features": 1})
+    torchscript.save(torchscript.script(model), one, linreg_metadata(model))
     out = run_predict(one, "4.0", "-1e3")
     assert out.returncode == 0 and len(out.stdout.split()) == 2
     assert float(out.stdout.split()[0]) == pytest.approx(21.75, abs=0.01)
 
     wide = tmp_path / "wide.pt"
-    torchscript.save(torchscript.script(train.LinearRegression(4)), wide, {"in_features": 4})
+    four = train.LinearRegression(4)
+    torchscript.save(torchscript.script(four), wide, linreg_metadata(four))
     cases = [
         # The messages and exit codes of linreg_predict (tests/test_predict_cli.py).
         ((tmp_path / "missing.pt", "4"), 1, "missing.pt' does not exist"),

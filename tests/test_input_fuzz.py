@@ -6,6 +6,7 @@ import random
 import subprocess
 
 import pytest
+from conftest import require_built
 from input_check import DRIVER, cpp_csv, cpp_numbers
 
 from linreg_ext import csv_input
@@ -92,6 +93,7 @@ def test_random_csv_agree(in_features, float32):
 
 
 def test_cpp_invariants_on_generated_inputs():
+    require_built(DRIVER, "LINREG_INPUT_CHECK")
     out = subprocess.run(
         [str(DRIVER), "random", "7", "50000"], capture_output=True, text=True, timeout=300
     )

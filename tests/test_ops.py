@@ -2,12 +2,23 @@
 
 Accuracy is judged against the float64 reference evaluated on the same (upcast) inputs. A float32
 kernel must be at least as accurate as PyTorch's own float32 path (a ratio of errors, plus one
-rounding of the output) and within 1e-6 relative error, norm-wise.
+rounding of the output) and within 1e-6 relative error, norm-wise: linreg_ext/_accuracy.py holds
+the rule, which the benchmark applies too. Layouts and requires_grad come from conftest's
+sample_inputs().
 """
+
+import inspect
 
 import pytest
 import torch
-from conftest import DEVICES, make_problem
+from conftest import (
+    DEVICES,
+    assert_accurate,
+    make_problem,
+    naming,
+    relayout,
+    sample_inputs,
+)
 
 import linreg_ext
 from linreg_ext import reference
@@ -17,30 +28,16 @@ LARGE_SHAPES = [(2_000_003, 1), (2_000_003, 4)]
 DTYPES = [torch.float32, torch.float64]
 
 
-def assert_accurate(got, ref64, ref_same, what):
-    """got: kernel output; ref64: float64 reference; ref_same: reference in got's dtype."""
-    assert got.dtype == ref_same.dtype and got.shape == ref_same.shape, what
-    scale = ref64.norm().item()
-    err = (got.double() - ref64).norm().item()
-    if got.dtype == torch.float64:
-        assert err <= 1e-12 * scale + 1e-300, f"{what}: relative error {err / scale:.2e}"
-        return
-    base = (ref_same.double() - ref64).norm().item()
-    rounding = torch.finfo(got.dtype).eps * scale  # the unavoidable rounding of the output
-    assert err <= 2 * base + rounding, f"{what}: kernel error {err:.3e} vs PyTorch's own {base:.3e}"
-    assert err <= 1e-6 * scale, f"{what}: relative error {err / scale:.2e} exceeds 1e-6"
-
-
-def check_against_reference(X, weight, bias, y):
+def check_against_reference(X, weight, bias, y, what=""):
     got = linreg_ext.linear_mse_grad(X, weight, bias, y)
     same = reference.linear_mse_grad(X, weight, bias, y)
     ref64 = reference.linear_mse_grad(*(t.double() for t in (X, weight, bias, y)))
     for name, g, s, r in zip(("loss", "grad_weight", "grad_bias"), got, same, ref64, strict=True):
-        assert_accurate(g, r, s, name)
+        assert_accurate(g, r, s, f"{what}{name}")
     pred = linreg_ext.linear_forward(X, weight, bias)
     pred_same = reference.linear_forward(X, weight, bias)
     pred64 = reference.linear_forward(X.double(), weight.double(), bias.double())
-    assert_accurate(pred, pred64, pred_same, "pred")
+    assert_accurate(pred, pred64, pred_same, f"{what}pred")
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -49,6 +46,14 @@ def check_against_reference(X, weight, bias, y):
 @pytest.mark.parametrize("y_2d", [False, True], ids=["y_N", "y_Nx1"])
 def test_matches_reference(device, dtype, shape, y_2d):
     check_against_reference(*make_problem(*shape, dtype, device, seed=shape[0], y_2d=y_2d))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_samples_match_reference(device, dtype):
+    # Every layout, and inputs that require grad (the op then runs through its autograd kernel).
+    for sample in sample_inputs(device, dtype):
+        check_against_reference(*sample.args, what=f"{sample}: ")
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -65,28 +70,15 @@ def test_float32_beats_pytorch_at_10M_rows():
     check_against_reference(X, weight, bias, y)
 
 
-def relayout(X, weight, y, layout):
-    """The same values in a non-contiguous layout."""
-    if layout == "transposed":  # X is a transposed view: columns are contiguous
-        X = X.t().contiguous().t()
-    elif layout == "strided":  # every other row and column of a larger tensor
-        big = torch.zeros(2 * X.shape[0], 2 * X.shape[1], dtype=X.dtype, device=X.device)
-        big[::2, ::2] = X
-        X = big[::2, ::2]
-    wide_w = torch.stack([torch.zeros_like(weight), weight], dim=1)  # weight with stride 2
-    wide_y = torch.stack([y.reshape(-1), torch.zeros_like(y.reshape(-1))], dim=1)
-    return X, wide_w[:, 1], wide_y[:, 0].reshape(y.shape)
-
-
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
-@pytest.mark.parametrize("layout", ["transposed", "strided"])
+@pytest.mark.parametrize("layout", ["transposed", "sliced"])
 @pytest.mark.parametrize("shape", [(1, 1), (7, 1), (4099, 17), (300, 64)], ids=str)
 def test_non_contiguous_inputs(device, dtype, layout, shape):
     X, weight, bias, y = make_problem(*shape, dtype, device, seed=3)
-    Xn, wn, yn = relayout(X, weight, y, layout)
+    Xn, wn, _, yn = relayout(X, weight, bias, y, layout)
     # Size-1 dimensions make a view contiguous whatever its strides (a transposed column).
-    if shape[0] > 1 and (shape[1] > 1 or layout == "strided"):
+    if shape[0] > 1 and (shape[1] > 1 or layout == "sliced"):
         assert not Xn.is_contiguous() and not yn.is_contiguous()
     assert shape[1] == 1 or not wn.is_contiguous()
     check_against_reference(Xn, wn, bias, yn)
@@ -167,40 +159,75 @@ def test_thread_count_changes_only_rounding():
 # --- autograd -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("shape", [(1, 1), (6, 3), (9, 1)], ids=str)
-@pytest.mark.parametrize("y_2d", [False, True], ids=["y_N", "y_Nx1"])
-def test_gradcheck_fused_mse_loss(device, shape, y_2d):
-    args = [t.requires_grad_() for t in make_problem(*shape, torch.float64, device, y_2d=y_2d)]
-    assert torch.autograd.gradcheck(linreg_ext.fused_mse_loss, args)
-    assert torch.autograd.gradgradcheck(linreg_ext.fused_mse_loss, args)
+def for_gradcheck(op, sample):
+    """(fn, leaves): op applied to the sample, as a function of inputs gradcheck can perturb.
 
-
-@pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("shape", [(1, 1), (6, 3), (9, 1)], ids=str)
-def test_gradcheck_linear_forward(device, shape):
-    X, weight, bias, _ = (t.requires_grad_() for t in make_problem(*shape, torch.float64, device))
-    assert torch.autograd.gradcheck(linreg_ext.linear_forward, (X, weight, bias))
-    assert torch.autograd.gradgradcheck(linreg_ext.linear_forward, (X, weight, bias))
-
-
-@pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("which", ["params", "all"])
-def test_fused_loss_gradients_match_reference_autograd(device, which):
-    inputs = make_problem(513, 7, torch.float64, device, y_2d=True)
-    grads = []
-    for fn in (linreg_ext.fused_mse_loss, reference.fused_mse_loss):
-        args = [
-            t.clone().requires_grad_(which == "all" or i in (1, 2)) for i, t in enumerate(inputs)
-        ]
-        loss = fn(*args)
-        loss.backward(torch.tensor(0.75, dtype=torch.float64, device=device))
-        grads.append([a.grad for a in args])
-    for got, want in zip(*grads, strict=True):
-        if want is None:
-            assert got is None
+    gradcheck nudges one element at a time, which a stride-0 input cannot hold (its elements share
+    memory): such an input enters as its one stored slice and fn expands it back, so the op still
+    reads a stride-0 tensor. op takes the sample's first arguments (linear_forward: X, weight,
+    bias).
+    """
+    arity = len(inspect.signature(op).parameters)
+    leaves, shapes = [], []
+    for t in sample.args[:arity]:
+        shared = [d for d in range(t.dim()) if t.stride(d) == 0 and t.shape[d] > 1]
+        if t.requires_grad and shared:
+            stored = t.detach()
+            for d in shared:
+                stored = stored.narrow(d, 0, 1)
+            leaves.append(stored.clone().requires_grad_())
+            shapes.append(t.shape)
         else:
-            torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-14)
+            leaves.append(t)
+            shapes.append(None)
+
+    def fn(*leaves):
+        args = [
+            t if shape is None else t.expand(shape) for t, shape in zip(leaves, shapes, strict=True)
+        ]
+        return op(*args)
+
+    return fn, leaves
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_gradcheck_fused_mse_loss(device):
+    for sample in sample_inputs(device, torch.float64):
+        if not sample.requires_grad:
+            continue
+        fn, leaves = for_gradcheck(linreg_ext.fused_mse_loss, sample)
+        with naming(sample):
+            assert torch.autograd.gradcheck(fn, leaves)
+            assert torch.autograd.gradgradcheck(fn, leaves)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_gradcheck_linear_forward(device):
+    for sample in sample_inputs(device, torch.float64, y_2d=(False,)):
+        if sample.args[3].requires_grad or not any(t.requires_grad for t in sample.args[:3]):
+            continue  # y is not an input of linear_forward: the other samples cover it
+        fn, leaves = for_gradcheck(linreg_ext.linear_forward, sample)
+        with naming(sample):
+            assert torch.autograd.gradcheck(fn, leaves)
+            assert torch.autograd.gradgradcheck(fn, leaves)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_fused_loss_gradients_match_reference_autograd(device):
+    for sample in sample_inputs(device, torch.float64, shapes=[(513, 7)], y_2d=(True,)):
+        if not sample.requires_grad:
+            continue
+        grads = []
+        for fn in (linreg_ext.fused_mse_loss, reference.fused_mse_loss):
+            args = [t.detach().requires_grad_(t.requires_grad) for t in sample.args]  # fresh
+            loss = fn(*args)
+            loss.backward(torch.tensor(0.75, dtype=torch.float64, device=device))
+            grads.append([a.grad for a in args])
+        for got, want in zip(*grads, strict=True):
+            if want is None:
+                assert got is None, sample
+            else:
+                torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-14, msg=str(sample))
 
 
 def test_returned_gradients_are_not_differentiable():
@@ -212,15 +239,32 @@ def test_returned_gradients_are_not_differentiable():
 # --- opcheck and torch.compile --------------------------------------------------------------
 
 
+# torch.library.opcheck's checks; the last compiles (about half a second a call), so it runs on
+# fewer samples: where all inputs or none require grad, on the contiguous layout and, for the
+# larger problem, on every layout. The others run on every sample.
+OPCHECK_CHEAP = ("test_schema", "test_autograd_registration", "test_faketensor")
+OPCHECK_ALL = (*OPCHECK_CHEAP, "test_aot_dispatch_dynamic")
+
+
+def opcheck_utils(sample, arity, larger):
+    full = sample.all_or_none_require_grad(arity) and (
+        sample.layout == "contiguous" or tuple(sample.args[0].shape) == larger
+    )
+    return OPCHECK_ALL if full else OPCHECK_CHEAP
+
+
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("requires_grad", [False, True])
-@pytest.mark.parametrize("shape", [(1, 1), (37, 5)], ids=str)
-def test_opcheck(device, requires_grad, shape):
-    X, weight, bias, y = make_problem(*shape, torch.float64, device, y_2d=shape[0] > 1)
-    for t in (X, weight, bias, y):
-        t.requires_grad_(requires_grad)
-    torch.library.opcheck(torch.ops.linreg_ext.linear_forward.default, (X, weight, bias))
-    torch.library.opcheck(torch.ops.linreg_ext.linear_mse_grad.default, (X, weight, bias, y))
+def test_opcheck(device):
+    forward = torch.ops.linreg_ext.linear_forward.default
+    mse_grad = torch.ops.linreg_ext.linear_mse_grad.default
+    for sample in sample_inputs(device, torch.float64, shapes=[(1, 1), (37, 5)]):
+        X, weight, bias, y = sample.args
+        with naming(sample):
+            if y.dim() == 1 and not y.requires_grad:  # the other samples repeat X, weight, bias
+                utils = opcheck_utils(sample, 3, larger=(37, 5))
+                torch.library.opcheck(forward, (X, weight, bias), test_utils=utils)
+            utils = opcheck_utils(sample, 4, larger=(37, 5))
+            torch.library.opcheck(mse_grad, sample.args, test_utils=utils)
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -471,16 +515,10 @@ def test_half_types_match_float32_reference(dtype, shape):
     theirs = reference.linear_mse_grad(X, weight, bias, y)  # PyTorch's own half-precision path
     got = linreg_ext.linear_mse_grad(X, weight, bias, y)
     for name, g, t, r in zip(("loss", "grad_weight", "grad_bias"), got, theirs, ref32, strict=True):
-        assert g.dtype == dtype and g.shape == t.shape
-        err = (g.float() - r).norm().item()
-        base = (t.float() - r).norm().item()
-        rounding = torch.finfo(dtype).eps * r.norm().item()
-        assert err <= 2 * base + rounding, f"{name}: error {err:.3e} vs PyTorch's {base:.3e}"
+        assert_accurate(g, r, t, name)  # the ratio rule: within 2x PyTorch's own error + rounding
     pred = linreg_ext.linear_forward(X, weight, bias)
     pred32 = reference.linear_forward(X.float(), weight.float(), bias.float())
-    base = (reference.linear_forward(X, weight, bias).float() - pred32).norm().item()
-    rounding = torch.finfo(dtype).eps * pred32.norm().item()
-    assert (pred.float() - pred32).norm().item() <= 2 * base + rounding
+    assert_accurate(pred, pred32, reference.linear_forward(X, weight, bias), "pred")
 
 
 @pytest.mark.cuda

@@ -1,21 +1,13 @@
 """The package as installed: `python -m linreg_ext info` and the build/torch version check."""
 
-import subprocess
-import sys
-
 import torch
+from conftest import run_python
 
 import linreg_ext
 
 
-def run_python(code):
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-
-
 def test_info_reports_version_torch_and_backends():
-    out = subprocess.run(
-        [sys.executable, "-m", "linreg_ext", "info"], capture_output=True, text=True, timeout=300
-    )
+    out = run_python("-m", "linreg_ext", "info", timeout=300)
     assert out.returncode == 0, out.stderr
     cuda_compiled = torch._C._dispatch_has_kernel_for_dispatch_key(
         "linreg_ext::linear_mse_grad", "CUDA"
@@ -33,7 +25,7 @@ def test_import_explains_a_torch_version_mismatch():
         "sys.modules['linreg_ext._build_info'] = types.SimpleNamespace(TORCH_VERSION='2.0.0')\n"
         "import linreg_ext\n"
     )
-    out = run_python(code)
+    out = run_python("-c", code, timeout=300)
     assert out.returncode != 0
     assert "linreg_ext._C was built against torch 2.0.0, but torch" in out.stderr
     assert "pip install --no-build-isolation -e ." in out.stderr

@@ -5,12 +5,12 @@ now prints. Python runs in-process (fast); a few cases run it as a real process.
 
 import io
 import json
-import os
 import subprocess
 import sys
 import types
 from pathlib import Path
 
+import conftest
 import pytest
 import torch
 from pt2_fixtures import linreg_metadata
@@ -18,17 +18,7 @@ from pt2_fixtures import linreg_metadata
 from linreg_ext import LinearRegression, torchscript
 from linreg_ext import predict as pypredict
 
-ROOT = Path(__file__).resolve().parents[1]
-APP = Path(os.environ.get("LINREG_PREDICT", ROOT / "build" / "cmake" / "linreg_predict"))
-
 PY_PROG = pypredict.PROG
-
-
-@pytest.fixture(scope="module")
-def app():
-    if not APP.is_file():
-        pytest.fail(f"{APP} is not built: run `make cpp` (or set LINREG_PREDICT)")
-    return APP
 
 
 def identity_model(path, in_features=1, dtype=torch.float64):
@@ -262,6 +252,7 @@ def test_closed_stdout_is_quiet(app, models, tmp_path, which):
         [*cmd, str(models["one"]), "--csv", str(csv)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        cwd=Path(__file__).parent,  # as run_python does: the installed package, not the checkout
     )
     assert producer.stdout.readline() == b"1.5\n"
     producer.stdout.close()
@@ -271,12 +262,7 @@ def test_closed_stdout_is_quiet(app, models, tmp_path, which):
 
 
 def test_python_cli_is_a_real_program(models):
-    out = subprocess.run(
-        [sys.executable, "-m", "linreg_ext.predict", models["one"], "--", "-2.5"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    out = conftest.run_python("-m", "linreg_ext.predict", models["one"], "--", "-2.5", timeout=300)
     assert (out.returncode, out.stdout, out.stderr) == (0, "-2.5\n", "")
 
 

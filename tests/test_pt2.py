@@ -3,34 +3,28 @@ for character, from Python and from the C++ app; the same metadata; and every ba
 with one line and exit 1 — before the package's code is loaded or run.
 
 The packages are compiled once per session (pt2_fixtures.py); the C++ programs come from
-`make cpp` (build/cmake).
+`make cpp` (build/cmake; conftest's `app` fixture).
 """
 
 import json
 import re
 import shutil
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
+import conftest
 import pt2_fixtures as fx
 import pytest
 import torch
 from torch import nn
 
-from linreg_ext import aoti, model_file, predict, torchscript
+from linreg_ext import aoti, datasets, model_file, predict, torchscript, train
+from linreg_ext import export as exporter
 from linreg_ext.predict import format_prediction
 
 # The session's models, as fixtures of this module.
 pt2_dir, tutorial, wide64, baseline_pt2 = fx.pt2_dir, fx.tutorial, fx.wide64, fx.baseline_pt2
-
-
-@pytest.fixture(scope="module")
-def app():
-    if not fx.APP.is_file():
-        pytest.fail(f"{fx.APP} is not built: run `make cpp` (or set LINREG_PREDICT)")
-    return fx.APP
 
 
 def run_app(app, *args, stdin=None):
@@ -42,12 +36,7 @@ def run_app(app, *args, stdin=None):
 
 
 def run_python(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "linreg_ext.predict", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return conftest.run_python("-m", "linreg_ext.predict", *args)
 
 
 VALUES = ["4.0", "5.5", "-1e3", "0", "1e-7", "123456.789", "-2.5e30"]
@@ -237,12 +226,13 @@ def test_a_cpu_package_asked_for_cuda(app, tutorial):
     assert_one_line(out, "--device cuda: CUDA is not available", "cuda")
 
 
-def test_missing_op_library_is_one_line(tutorial):
+def test_missing_op_library_is_one_line(app, tutorial):
     """A program without the op library: the dispatcher has no linreg_ext::linear_forward."""
-    if not fx.APP_WITHOUT_OPS.is_file():
-        pytest.fail(f"{fx.APP_WITHOUT_OPS} is not built: run `make cpp`")
+    without_ops = conftest.require_built(
+        app.parent / "linreg_predict_without_ops", "LINREG_PREDICT"
+    )
     for path in (tutorial.pt, tutorial.pt2):
-        out = run_app(fx.APP_WITHOUT_OPS, path, "4")
+        out = run_app(without_ops, path, "4")
         assert_one_line(out, "has no linreg_ext ops", path.name)
 
 
@@ -364,3 +354,62 @@ def test_cuda_package(app, tutorial, tmp_path):
     assert cuda.stdout == cpu.stdout
     out = run_app(app, path, *VALUES)  # a CUDA package on the CPU
     assert_one_line(out, "compiled for cuda, not cpu", "cuda on cpu")
+
+
+def test_export_cli_writes_a_verified_package(app, tmp_path):
+    """export/export.py --out X.pt2: trained, compiled, verified, renamed into place; the same
+    predictions as its .pt twin from the same checkpoint; never replaced without --force."""
+    data = datasets.bundled_dataset()
+    config = train.TrainConfig()
+    result = train.fit(data, config, progress=False, log=lambda _: None)
+    ckpt = train.save_checkpoint(tmp_path / "m.ckpt", result, data, config)
+    pt, pt2 = tmp_path / "m.pt", tmp_path / "m.pt2"
+    export = fx.ROOT / "export" / "export.py"
+    out = conftest.run_python(export, "--checkpoint", ckpt, "--out", pt2, "--cpu-isa", "baseline")
+    assert out.returncode == 0, out.stderr
+    assert "(1 in_features, float32, cpu, cpu isa baseline (x86-64)); verified" in out.stdout
+    assert conftest.run_python(export, "--checkpoint", ckpt, "--out", pt).returncode == 0
+    assert [p.name for p in sorted(tmp_path.iterdir())] == ["m.ckpt", "m.pt", "m.pt2"]
+    pt_meta = json.loads(run_app(app, pt, "--info").stdout)
+    assert json.loads(run_app(app, pt2, "--info").stdout) == {
+        **pt_meta,
+        "device": "cpu",
+        "cpu_isa": {"name": "baseline", "march": "x86-64", "requires": ["x86-64"]},
+    }
+    assert run_app(app, pt2, *VALUES).stdout == run_app(app, pt, *VALUES).stdout
+    before = pt2.read_bytes()
+    again = conftest.run_python(export, "--checkpoint", ckpt, "--out", pt2)
+    assert again.returncode == 1 and "already exists; pass --force" in again.stderr
+    assert pt2.read_bytes() == before
+    wrong = conftest.run_python(export, "--out", pt, "--cpu-isa", "native")
+    assert wrong.returncode == 2 and "apply to .pt2 packages" in wrong.stderr
+
+
+def test_export_format_follows_the_extension_unless_given():
+    assert exporter.output_format(Path("m.pt2")) == "pt2"
+    assert exporter.output_format(Path("m.pt")) == "torchscript"
+    assert exporter.output_format(Path("model.bin"), "pt2") == "pt2"
+
+
+def test_failed_package_verification_writes_nothing(tmp_path, monkeypatch, tutorial):
+    """A package that does not reproduce the model is never renamed into place, and no
+    temporary file is left behind. (The package is the session's, its predictions made wrong.)"""
+
+    def copy_package(model, example, path, metadata, cpu_isa):
+        shutil.copyfile(tutorial.pt2, path)
+        return aoti.read_metadata(path)[0]
+
+    real_load = model_file.load
+
+    def off_by_one(path):
+        loaded = real_load(path)
+        module = loaded.module
+        loaded.module = lambda X: module(X) + 1
+        return loaded
+
+    monkeypatch.setattr(exporter.aoti, "compile_package", copy_package)
+    monkeypatch.setattr(exporter.model_file, "load", off_by_one)
+    out = tmp_path / "model.pt2"
+    with pytest.raises(RuntimeError, match="does not reproduce the in-memory model"):
+        exporter.export(tutorial.model, {}, out, force=False, fmt="pt2")
+    assert list(tmp_path.iterdir()) == []

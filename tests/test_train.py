@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import run_python
 
-from linreg_ext import train
+from linreg_ext import datasets, train
 from linreg_ext._io import atomic_write
 
 
@@ -41,7 +42,7 @@ def noiseless_csv(tmp_path):
 
 
 def test_defaults_reproduce_the_tutorial():
-    data = train.bundled_dataset()
+    data = datasets.bundled_dataset()
     result = train.fit(data, train.TrainConfig(), log=lambda _: None, progress=False)
     w, b = least_squares(data.X, data.y)
     x4 = torch.tensor([[4.0]])
@@ -69,7 +70,7 @@ def test_cli_prints_progress_and_summary(capsys, tmp_path):
 
 def test_fused_and_reference_training_agree(noiseless_csv):
     path, _, _ = noiseless_csv
-    data = train.load_csv(path, dtype="float64")
+    data = datasets.load_csv(path, dtype="float64")
     config = {"epochs": 300, "dtype": "float64", "standardize": True}
     fused = train.fit(data, train.TrainConfig(**config), progress=False, log=lambda _: None)
     ref = train.fit(
@@ -96,7 +97,7 @@ def test_noiseless_data_recovers_true_weights(noiseless_csv, tmp_path, capsys):
 def test_target_option_and_minibatches(noiseless_csv):
     path, w_true, b_true = noiseless_csv
     # "a" as the target: a = (target - b_true - w_b * b - w_c * c) / w_a, still exactly linear.
-    data = train.load_csv(path, target="a", dtype="float64")
+    data = datasets.load_csv(path, target="a", dtype="float64")
     assert data.feature_names == ["b", "c", "target"]
     config = train.TrainConfig(epochs=60, batch_size=32, standardize=True, dtype="float64")
     result = train.fit(data, config, progress=False, log=lambda _: None)
@@ -109,16 +110,17 @@ def test_console_script_is_installed():
     script = Path(sys.executable).with_name("linreg-train")
     if not script.exists():  # an environment whose scripts live elsewhere; the module still runs
         script = None
-    cmd = [str(script)] if script else [sys.executable, "-m", "linreg_ext.train"]
-    out = subprocess.run([*cmd, "--epochs", "3", "--quiet"], capture_output=True, text=True)
+    args = ["--epochs", "3", "--quiet"]
+    if script:
+        out = subprocess.run([script, *args], capture_output=True, text=True)
+    else:
+        out = run_python("-m", "linreg_ext.train", *args)
     assert out.returncode == 0, out.stderr
     assert "trained 3 epochs" in out.stdout
 
 
 def run_cli(args):
-    return subprocess.run(
-        [sys.executable, "-m", "linreg_ext.train", *args], capture_output=True, text=True
-    )
+    return run_python("-m", "linreg_ext.train", *args)
 
 
 BAD_DATA = [
@@ -161,6 +163,16 @@ def test_bad_options_are_reported(args, message):
     assert out.returncode == 1 and re.search(message, out.stderr), out.stderr
 
 
+def test_library_errors_name_the_field_not_the_option():
+    # The library speaks of TrainConfig fields; only the CLI (above) turns them into options.
+    data = datasets.bundled_dataset()
+    with pytest.raises(train.ConfigError, match=r"^batch_size must be at least 1, got 0$") as err:
+        train.fit(data, train.TrainConfig(batch_size=0), progress=False, log=lambda _: None)
+    assert err.value.field == "batch_size"
+    with pytest.raises(datasets.DataError, match=r"^the bundled data has target 'y', not 'p'$"):
+        datasets.bundled_dataset(target="p")
+
+
 def test_missing_target_column(tmp_path):
     path = write_csv(tmp_path / "d.csv", ["x", "y"], [[1, 2], [3, 4]])
     out = run_cli(["--data", str(path), "--target", "price"])
@@ -179,7 +191,7 @@ def test_cuda_requested_without_cuda():
 
 @pytest.mark.cuda
 def test_cuda_training_matches_cpu():
-    data = train.bundled_dataset("float64")
+    data = datasets.bundled_dataset("float64")
     config = {"epochs": 200, "dtype": "float64"}
     cpu = train.fit(data, train.TrainConfig(**config), progress=False, log=lambda _: None)
     gpu = train.fit(
@@ -197,6 +209,14 @@ def test_existing_output_is_not_replaced_without_force(tmp_path):
     assert out.read_bytes() == b"precious"
     assert run_cli(["--epochs", "2", "--out", str(out), "--force"]).returncode == 0
     train.load_checkpoint(out)
+
+
+def test_atomic_write_refuses_an_existing_file_in_its_own_words(tmp_path):
+    out = tmp_path / "file.bin"
+    out.write_bytes(b"old")
+    with pytest.raises(FileExistsError, match=r"file.bin already exists$"):
+        atomic_write(out, lambda tmp: tmp.write_bytes(b"new"))
+    assert out.read_bytes() == b"old"
 
 
 def test_atomic_write_leaves_no_partial_file(tmp_path):
