@@ -185,7 +185,7 @@ ModelMetadata parse_metadata(const std::string& text, const std::string& path, b
       throw std::runtime_error(where + ": metadata.json device must be cpu or cuda");
     }
   }
-  if (needs_cpu_isa && m.device == "cpu") {
+  if (needs_cpu_isa) {
     const Json* isa = member(root, "cpu_isa");
     const Json* requires_ = isa && isa->kind == Json::kObject ? member(*isa, "requires") : nullptr;
     if (!requires_ || requires_->kind != Json::kArray) {

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import re
+import shlex
 import subprocess
 import tempfile
 import zipfile
@@ -143,7 +144,7 @@ def _march_configs(march: str) -> dict[str, Any]:
         tmp.write_text(
             "#!/bin/sh\n# -march=native -> -march=" + march + " (written by linreg_ext.aoti)\n"
             'for a; do shift; [ "$a" = -march=native ] && a=-march=' + march + '; set -- "$@" "$a"'
-            f'; done\nexec {_cxx()} "$@"\n'
+            f'; done\nexec {shlex.quote(_cxx())} "$@"\n'
         )
         tmp.chmod(0o755)
         os.replace(tmp, wrapper)
@@ -173,17 +174,15 @@ def compile_package(
     `path` with metadata.json; returns the metadata written (with device and cpu_isa added)."""
     if cpu_isa not in CPU_ISAS:
         raise ValueError(f"--cpu-isa must be one of {', '.join(CPU_ISAS)}, got {cpu_isa!r}")
-    device = example.device.type
-    metadata = {**metadata, "device": device}
-    if device == "cpu":
-        metadata["cpu_isa"] = cpu_isa_record(cpu_isa)
+    # cpu_isa for CUDA packages too: their host code is compiled with the same flags.
+    metadata = {**metadata, "device": example.device.type, "cpu_isa": cpu_isa_record(cpu_isa)}
     text = json.dumps(metadata)
     N = torch.export.Dim("N", min=1)
     ep = torch.export.export(model.eval(), (example,), dynamic_shapes={"X": {0: N}})
     if not any(n.target == torch.ops.linreg_ext.linear_forward.default for n in ep.graph.nodes):
         raise RuntimeError("the exported graph does not call linreg_ext::linear_forward")
     # A file object, not the path: the package name must end in .pt2, a temporary file's does not.
-    with open(path, "wb") as f:
+    with open(path, "wb") as f, _quiet_torch():
         torch._inductor.aoti_compile_and_package(
             ep, package_path=f, inductor_configs=inductor_configs(cpu_isa, text)
         )
@@ -225,11 +224,9 @@ def read_metadata(path: str | Path) -> tuple[dict[str, Any], str]:
 
 def check_runnable(path, metadata: dict[str, Any]) -> None:
     """Raises PackageError unless this machine can load the package: a GPU for a CUDA package,
-    every CPU feature a CPU package requires. The messages are cpp_app/model_aoti.cpp's."""
-    if metadata.get("device", "cpu") == "cuda":
-        if not torch.cuda.is_available():
-            raise PackageError(f"'{path}' is compiled for cuda, but CUDA is not available")
-        return
+    and every CPU feature the package's code requires. The messages are cpp_app/model_aoti.cpp's."""
+    if metadata.get("device", "cpu") == "cuda" and not torch.cuda.is_available():
+        raise PackageError(f"'{path}' is compiled for cuda, but CUDA is not available")
     isa = metadata.get("cpu_isa")
     if not isinstance(isa, dict) or not isinstance(isa.get("requires"), list):
         raise PackageError(
@@ -243,10 +240,10 @@ def check_runnable(path, metadata: dict[str, Any]) -> None:
         )
 
 
-# Warnings aoti_load_package logs beside what load() reports: the package's vector ISA differs
-# from this CPU's best (harmless once check_runnable has passed: an AVX2 package on an AVX-512
-# machine), a CUDA build of torch on a machine without a GPU, and "outdated pt2 file" for a
-# package whose library is missing (load() then raises with the reason).
+# Warnings torch logs while compiling or loading a package that tell a user nothing: a CUDA
+# build of torch on a machine without a GPU; the package's vector ISA differs from this CPU's
+# best (harmless once check_runnable has passed: an AVX2 package on an AVX-512 machine); and
+# "outdated pt2 file" for a package whose library is missing (load_checked says why it failed).
 _NOISY_LOGGERS = (
     "torch.export.pt2_archive._package",
     "torch.utils.cpp_extension",
@@ -255,7 +252,7 @@ _NOISY_LOGGERS = (
 
 
 @contextmanager
-def _quiet_loading() -> Iterator[None]:
+def _quiet_torch() -> Iterator[None]:
     loggers = [logging.getLogger(n) for n in _NOISY_LOGGERS]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
@@ -273,7 +270,7 @@ def load_checked(path: str | Path, metadata: dict[str, Any], text: str) -> Any:
     check_runnable(path, metadata)
     # torch's loader wants a name ending in .pt2 (or a file object): a renamed package is opened.
     named_pt2 = str(path).endswith(".pt2")
-    with _quiet_loading(), nullcontext(str(path)) if named_pt2 else open(path, "rb") as f:
+    with _quiet_torch(), nullcontext(str(path)) if named_pt2 else open(path, "rb") as f:
         try:
             model = torch._inductor.aoti_load_package(f)
         except Exception as err:  # RuntimeError from the loader; others from a broken archive

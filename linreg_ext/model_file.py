@@ -82,7 +82,7 @@ def check_metadata(path, text: str, fmt: str) -> dict[str, Any]:
         )
     if metadata.get("device", "cpu") not in ("cpu", "cuda"):
         raise ModelFileError(f"{where}: metadata.json device must be cpu or cuda")
-    if fmt == "aoti" and metadata.get("device", "cpu") == "cpu":
+    if fmt == "aoti":
         isa = metadata.get("cpu_isa")
         if not isinstance(isa, dict) or not isinstance(isa.get("requires"), list):
             raise ModelFileError(
