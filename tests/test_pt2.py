@@ -6,6 +6,7 @@ The packages are compiled once per session (pt2_fixtures.py); the C++ programs c
 `make cpp` (build/cmake; conftest's `app` fixture).
 """
 
+import copy
 import json
 import re
 import shutil
@@ -344,7 +345,7 @@ def test_march_without_the_cpp_march_config(tmp_path, monkeypatch, tutorial):
 
 @pytest.mark.cuda
 def test_cuda_package(app, tutorial, tmp_path):
-    model = tutorial.model.to("cuda")
+    model = copy.deepcopy(tutorial.model).to("cuda")  # the session's model stays on the CPU
     path = tmp_path / "cuda.pt2"
     X = fx.example_input(model).cuda()
     aoti.compile_package(model, X, path, fx.linreg_metadata(model))
