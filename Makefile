@@ -36,7 +36,7 @@ EXT_STAMP := $(BUILD)/.extension-built
 EXT_SOURCES := $(shell find csrc -name '*.h' -o -name '*.cpp' -o -name '*.cu' -o -name '*.cuh') \
                setup.py tools/cuda_config.py pyproject.toml
 
-.PHONY: help demo test bench bench-deploy lint lint-off format build cpp venv clean
+.PHONY: help demo test bench bench-sweep bench-deploy lint lint-off format build cpp venv clean
 
 help:
 	@echo "make demo    build, train on the bundled data, export model.pt and model.pt2, predict x=4.0"
@@ -44,6 +44,7 @@ help:
 	@echo "make build   build the extension only (pip install --no-build-isolation -e .)"
 	@echo "make cpp     build the op library and the C++ app (build/cmake/linreg_predict)"
 	@echo "make bench   the full benchmark: bench/results/ (results.md, results.json, throughput.png)"
+	@echo "make bench-sweep  the CPU kernels at every D: bench/results/ (sweep.md, sweep.json, sweep.png)"
 	@echo "make bench-deploy  .pt vs .pt2 from C++: load time, latency, GB/s (bench/bench_deploy.py)"
 	@echo "make format  reformat Python (ruff) and C++ (clang-format) in place"
 	@echo "options: USE_SYSTEM_PYTHON=1 (use python3 as is, install nothing; implies LINT=0)"
@@ -112,6 +113,10 @@ format: $(DEPS)
 # The full benchmark (about 2 minutes on 2 cores): bench/results/{results.md,results.json,throughput.png}
 bench: $(EXT_STAMP)
 	$(PY) bench/bench.py --out bench/results
+
+# The CPU kernels against the read floor at every D (about 10 minutes): bench/results/sweep.*
+bench-sweep: $(EXT_STAMP)
+	$(PY) bench/sweep_d.py --out bench/results
 
 # The deployment formats from C++ (.pt vs .pt2): load time, latency, GB/s (about 5 minutes)
 bench-deploy: $(EXT_STAMP) $(APP)

@@ -313,7 +313,12 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--memory-probe", nargs=3, metavar=("IMPL", "N", "D"), help=argparse.SUPPRESS
     )
+    parser.add_argument("--sweep-d", action="store_true", help="run bench/sweep_d.py (every D)")
     args = parser.parse_args(argv)
+    if args.sweep_d:
+        import sweep_d
+
+        return sweep_d.main(["--out", args.out] + ["--quick"] * args.quick)
     if args.memory_probe:
         memory_probe(args.memory_probe[0], int(args.memory_probe[1]), int(args.memory_probe[2]))
         return 0

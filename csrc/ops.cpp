@@ -1,7 +1,8 @@
 // The schemas of the linreg_ext operator library, and the public C++ API (linreg.h) that calls
 // them through the dispatcher. Kernels register themselves per backend (cpu/linreg_kernel.cpp,
 // cuda/linreg_kernel.cu), autograd in autograd/linreg_autograd.cpp, fake kernels from Python
-// (linreg_ext/ops.py). A C++-only process gets all of it by linking this library.
+// (linreg_ext/ops.py). A C++-only process gets all of it by linking this library. (The CPU backend
+// also defines three private diagnostics, _cpu_isa and friends, in cpu/linreg_kernel.cpp.)
 #include "linreg.h"
 
 #include <ATen/core/dispatch/Dispatcher.h>

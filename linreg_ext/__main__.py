@@ -24,6 +24,8 @@ def info() -> str:
         f"torch: {torch.__version__} running, {_build_info.TORCH_VERSION} at build time",
         f"CPU kernels: {'yes' if compiled['CPU'] else 'no'} ({torch.get_num_threads()} threads)",
     ]
+    if compiled["CPU"]:  # the instruction set the CPU loops run (LINREG_EXT_CPU_ISA forces one)
+        lines[-1] += f", {torch.ops.linreg_ext._cpu_isa()} loops"
     if compiled["CUDA"]:
         gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
         lines.append(

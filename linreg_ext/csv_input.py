@@ -16,6 +16,7 @@ The input is read as bytes, as the C++ app reads it; messages are the C++ app's,
 """
 
 import math
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -100,25 +101,35 @@ def samples_from_values(values: list[str], in_features: int, float32: bool) -> n
     return np.array([parse_value(v, float32) for v in values], dtype=np.float64).reshape(-1, 1)
 
 
+def content_lines(data: bytes) -> Iterator[tuple[int, str]]:
+    """(line number from 1, text without its line end) of each line of `data` that holds content.
+
+    The first three rules above: a leading BOM skipped, "\n" or "\r\n" line ends, blank and
+    comment lines skipped. Undecodable bytes are kept as surrogates (quote_text shows them).
+    """
+    start = len(_BOM) if data.startswith(_BOM) else 0
+    lineno = 0
+    while start < len(data):  # line by line, lazily: a reader may stop after the header
+        end = data.find(b"\n", start)
+        end = len(data) if end < 0 else end
+        lineno += 1
+        line = data[start:end].decode("utf-8", "surrogateescape")
+        start = end + 1
+        if line.endswith("\r"):
+            line = line[:-1]
+        content = line.strip(" \t")
+        if content and content[0] != "#":
+            yield lineno, line
+
+
 def samples_from_csv(data: bytes, name: str, in_features: int, float32: bool) -> np.ndarray:
     """Rows of `in_features` numbers under the rules above, float64[rows, in_features].
 
     `name` is used in messages ("data.csv", "stdin").
     """
-    if data.startswith(_BOM):
-        data = data[len(_BOM) :]
-    lines = data.split(b"\n")
-    if lines[-1] == b"":
-        lines.pop()  # the text after the last "\n"
     rows: list[list[float]] = []
     first = True
-    for lineno, raw in enumerate(lines, start=1):
-        line = raw.decode("utf-8", "surrogateescape")
-        if line.endswith("\r"):
-            line = line[:-1]
-        content = line.strip(" \t")
-        if not content or content[0] == "#":
-            continue
+    for lineno, line in content_lines(data):
         where = f"{name} line {lineno}"
         fields = split_line(line, where)
         if len(fields) != in_features:

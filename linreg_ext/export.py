@@ -14,6 +14,11 @@ feature and target names, dtype, the training summary and the library and torch 
 With no checkpoint, the program first trains on the bundled dataset. Before reporting success it
 loads the written file back and checks that it reproduces the in-memory model's predictions; the
 file appears at --out only then (written to a temporary file and renamed).
+
+A model with a NaN or infinite parameter, or whose feature names do not match in_features, is
+refused. --out is checked before any work and written as linreg_ext._io.atomic_write describes
+(never over an existing file without --force, never over a directory, FIFO, device or symbolic
+link; mode 0666 less the umask). Exit codes as linreg_ext._cli lists them.
 """
 
 import argparse
@@ -24,8 +29,8 @@ from pathlib import Path
 import torch
 
 from . import aoti, model_file, torchscript
-from ._cli import fail
-from ._io import atomic_write, refuse_existing
+from ._cli import INTERRUPTED, Console, fail
+from ._io import atomic_write, check_output
 from .datasets import bundled_dataset
 from .model import LinearRegression
 from .predict import format_prediction
@@ -49,6 +54,32 @@ def verification_inputs(model: LinearRegression) -> torch.Tensor:
     )
 
 
+def check_exportable(model: LinearRegression, description: dict) -> None:
+    """ValueError unless the model's numbers are finite and its description fits it.
+
+    A NaN or infinite weight predicts nothing useful; feature names that do not match
+    in_features would mislabel every column of the C++ app's input.
+    """
+    for name, p in (("weights", model.weight), ("bias", model.bias)):
+        if torch.isnan(p).any():
+            raise ValueError(f"the model's {name} are NaN; it cannot be exported (retrain it)")
+        if not torch.isfinite(p).all():
+            raise ValueError(f"the model's {name} are infinite; it cannot be exported (retrain it)")
+    D = model.in_features
+    if description.get("in_features", D) != D:
+        raise ValueError(
+            f"the description says in_features={description['in_features']!r}, the model has {D}"
+        )
+    names = description.get("feature_names")
+    if names is not None:
+        if not (isinstance(names, list) and all(isinstance(n, str) and n for n in names)):
+            raise ValueError(f"feature_names must be a list of non-empty names, got {names!r}")
+        if len(names) != D:
+            raise ValueError(f"{len(names)} feature_names for a model of {D} in_features")
+        if len(set(names)) != D:
+            raise ValueError(f"feature_names must be unique, got {names!r}")
+
+
 FORMATS = ("torchscript", "pt2")
 
 
@@ -69,8 +100,10 @@ def export(
     """Writes and verifies the model as `fmt`; returns the metadata written.
 
     The metadata is `description` (train.describe's fields) with the versions that wrote the file
-    (and for a .pt2, its device and CPU instruction set).
+    (and for a .pt2, its device and CPU instruction set). Refuses a model that check_exportable
+    refuses.
     """
+    check_exportable(model, description)
     model = model.eval()
     metadata = {**description, **versions()}
     if fmt == "pt2":
@@ -88,7 +121,7 @@ def export(
         with torch.no_grad():
             got = loaded(X)
         if not torch.equal(got, expected) or loaded_metadata != metadata:
-            raise RuntimeError(f"{tmp}: the saved model does not reproduce the in-memory model")
+            raise RuntimeError(f"{out}: the saved model does not reproduce the in-memory model")
 
     atomic_write(out, write_and_verify, force=force)
     return metadata
@@ -111,7 +144,7 @@ def export_pt2(
         with torch.no_grad():
             got = loaded(X)
         if not torch.equal(got, expected) or loaded.metadata != written:
-            raise RuntimeError(f"{tmp}: the package does not reproduce the in-memory model")
+            raise RuntimeError(f"{out}: the package does not reproduce the in-memory model")
 
     atomic_write(out, write_and_verify, force=force)
     return written
@@ -140,18 +173,24 @@ def main(argv=None) -> int:
         "--device", choices=["cpu", "cuda"], help=".pt2 only: the device it runs on (default cpu)"
     )
     args = parser.parse_args(argv)
-    out = Path(args.out)
-    fmt = output_format(out, args.format)
+    if args.out == "":  # an unset variable in a script: never work for nothing
+        return fail("--out is empty; give the TorchScript file's name")
+    fmt = output_format(Path(args.out), args.format)
     if fmt != "pt2" and (args.cpu_isa or args.device):
         parser.error("--cpu-isa and --device apply to .pt2 packages (--format pt2) only")
+    say = Console()  # a closed stdout ends the report, never the export
     try:
-        refuse_existing(out, args.force)
+        out = check_output(args.out, args.force)
         if args.device == "cuda" and not torch.cuda.is_available():
             raise RuntimeError("--device cuda: CUDA is not available (no GPU, or a CPU-only build)")
-        if args.checkpoint:
+        if args.checkpoint is not None:
             model, description = load_checkpoint(args.checkpoint)
+            try:
+                check_exportable(model, description)
+            except ValueError as err:
+                raise ValueError(f"{args.checkpoint}: {err}") from None
         else:
-            print("no --checkpoint: training on the bundled dataset first")
+            say("no --checkpoint: training on the bundled dataset first")
             model, description = train_default()
         metadata = export(
             model,
@@ -162,18 +201,18 @@ def main(argv=None) -> int:
             args.cpu_isa or aoti.DEFAULT_CPU_ISA,
             args.device or "cpu",
         )
-    except (OSError, ValueError, RuntimeError) as err:
+    except (OSError, ValueError, RuntimeError, ArithmeticError) as err:
         return fail(err)
+    except KeyboardInterrupt:
+        return fail("interrupted; nothing written", INTERRUPTED)
     with torch.no_grad():
         x = torch.full((1, model.in_features), 4.0, dtype=model.weight.dtype)
         prediction = model(x).item()
     what = f"{metadata['in_features']} in_features, {metadata['dtype']}"
     if fmt == "pt2":
         what += f", {metadata['device']}, {fmt_isa(metadata)}"
-    print(f"wrote {out} ({what}); verified")
-    print(
-        f"prediction with every feature = 4.0: {format_prediction(prediction, model.weight.dtype)}"
-    )
+    say(f"wrote {out} ({what}); verified")
+    say(f"prediction with every feature = 4.0: {format_prediction(prediction, model.weight.dtype)}")
     return 0
 
 

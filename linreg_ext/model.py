@@ -1,7 +1,9 @@
 """LinearRegression: a drop-in for nn.Linear(in_features, 1) whose forward runs the custom op."""
 
 import math
+import operator
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -23,7 +25,17 @@ class LinearRegression(nn.Module):
 
     def __init__(self, in_features: int, device=None, dtype=None) -> None:
         super().__init__()
-        if not isinstance(in_features, int) or in_features < 1:
+        # operator.index: any integer type, as nn.Linear takes (np.int64(3)); never a bool, which
+        # is an int to Python but would make in_features=True.
+        if isinstance(in_features, bool | np.bool_):
+            raise TypeError(f"in_features must be an int, got a bool ({in_features!r})")
+        try:
+            in_features = operator.index(in_features)
+        except TypeError:
+            raise TypeError(
+                f"in_features must be an int, got {type(in_features).__name__} ({in_features!r})"
+            ) from None
+        if in_features < 1:
             raise ValueError(f"in_features must be a positive int, got {in_features!r}")
         factory = {"device": device, "dtype": dtype}
         self.in_features = in_features

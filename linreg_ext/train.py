@@ -6,6 +6,12 @@ Defaults reproduce the classic PyTorch tutorial: lr 0.011, momentum 0.89, full-b
 bundled one-feature dataset (data/tutorial.csv), where the fitted line predicts about 21.75 at
 x = 4.0. The loop is the textbook one (zero_grad, loss, backward, step); the work of each step is
 one pass of the fused kernel over X. Reading the data is linreg_ext.datasets' job.
+
+Training stops at the first epoch whose loss is not finite or has grown past EXPLOSION_FACTOR
+times its start, or whose weights are not finite (DivergedError): the CLI names the epoch,
+suggests --standardize or a smaller --lr, saves nothing and exits 3. --out is checked before
+training (linreg_ext._io.check_output) and written atomically; a closed stdout ends the report,
+never the run; Ctrl-C prints one line and exits 130. Exit codes: linreg_ext._cli.
 """
 
 import argparse
@@ -13,15 +19,14 @@ import math
 import sys
 import time
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
 
 import torch
 from torch import Tensor
 from tqdm import tqdm
 
 from . import reference
-from ._cli import fail, flag
-from ._io import atomic_write, refuse_existing
+from ._cli import DIVERGED, INTERRUPTED, Console, fail, flag
+from ._io import atomic_write, check_input_file, check_output
 from ._version import __version__
 from .datasets import DataError, Dataset, bundled_dataset, load_csv
 from .model import LinearRegression
@@ -54,6 +59,23 @@ class ConfigError(ValueError):
         self.problem = problem
 
 
+class DivergedError(ArithmeticError):
+    """Training diverged: the loss became non-finite or exploded, or the weights non-finite.
+
+    Nothing was fitted; `epoch` is the first epoch at which it was seen, `reason` says what.
+    """
+
+    def __init__(self, epoch: int, reason: str) -> None:
+        super().__init__(f"training diverged at epoch {epoch}: {reason}")
+        self.epoch = epoch
+        self.reason = reason
+
+
+# The loss explodes when it exceeds this many times the larger of the first epoch's loss and the
+# variance of y (the loss of predicting the mean): far past any oscillation SGD recovers from.
+EXPLOSION_FACTOR = 1e6
+
+
 @dataclass
 class FitResult:
     model: LinearRegression  # on the CPU, taking raw (unstandardized) features
@@ -78,6 +100,8 @@ def check_config(config: TrainConfig) -> None:
         raise ConfigError("momentum", f"must be in [0, 1), got {config.momentum}")
     if config.batch_size is not None and config.batch_size < 1:
         raise ConfigError("batch_size", f"must be at least 1, got {config.batch_size}")
+    if not 0 <= config.seed < 2**64:
+        raise ConfigError("seed", f"must be an integer in [0, 2**64 - 1], got {config.seed}")
     for name, allowed in (("dtype", DTYPES), ("loss", LOSSES), ("device", DEVICES)):
         value = getattr(config, name)
         if value not in allowed:
@@ -105,12 +129,24 @@ def fold_back(w: Tensor, b: Tensor, mean: Tensor, std: Tensor) -> tuple[Tensor, 
     return w / std, b - (w * mean / std).sum()
 
 
+def _diverged(model, mean_loss: float, limit: float) -> str | None:
+    """Why this epoch shows divergence, or None: a non-finite loss or weight, or an explosion."""
+    if not math.isfinite(mean_loss):
+        return f"the loss is {mean_loss}"
+    if not all(torch.isfinite(p).all() for p in model.parameters()):
+        return "the weights are no longer finite numbers"
+    if mean_loss > limit:
+        return f"the loss {mean_loss:.6g} is more than {EXPLOSION_FACTOR:.0e} times its first value"
+    return None
+
+
 def _train(
     model, opt, X, y, config: TrainConfig, batch: int, epochs, log
 ) -> list[tuple[int, float]]:
-    """Steps opt over `epochs` (an iterable of epoch numbers, maybe a progress bar).
+    """Steps opt (SGD with momentum) over `epochs`: epoch numbers, maybe a progress bar.
 
     Reshuffles the rows each epoch when a batch is smaller than X; logs the mean loss ten times.
+    Checks every epoch for divergence (_diverged) and raises DivergedError at the first sign.
     Returns the logged (epoch, mean loss) pairs.
     """
     N = len(y)
@@ -119,6 +155,8 @@ def _train(
     shuffle = torch.Generator(device="cpu").manual_seed(config.seed)
     log_every = max(1, config.epochs // 10)
     history = []
+    variance = torch.var(y.double(), correction=0).item()
+    limit = math.inf
     for epoch in epochs:
         order = torch.randperm(N, generator=shuffle).to(X.device) if batches > 1 else None
         total = torch.zeros((), dtype=torch.float64, device=X.device)
@@ -133,8 +171,13 @@ def _train(
             loss.backward()
             opt.step()
             total += loss.detach().double() * len(yb)
+        mean_loss = total.item() / N  # one sync an epoch: divergence is caught when it happens
+        if epoch == 1:
+            limit = EXPLOSION_FACTOR * max(mean_loss, variance, torch.finfo(X.dtype).tiny)
+        reason = _diverged(model, mean_loss, limit)
+        if reason is not None:
+            raise DivergedError(epoch, reason)
         if epoch == 1 or epoch % log_every == 0 or epoch == config.epochs:
-            mean_loss = total.item() / N
             history.append((epoch, mean_loss))
             log(f"epoch {epoch:>{len(str(config.epochs))}}/{config.epochs}  loss {mean_loss:.6g}")
     return history
@@ -161,12 +204,21 @@ def fit(data: Dataset, config: TrainConfig, log=print, progress: bool = True) ->
         file=sys.stderr,
         disable=not progress or config.epochs * math.ceil(N / batch) < 2000,
     )
+
+    def log_above_bar(line: str) -> None:
+        with tqdm.external_write_mode(file=sys.stderr):
+            log(line)
+
     start = time.perf_counter()
-    history = _train(model, opt, X, y, config, batch, bar, bar.write if not bar.disable else log)
+    try:
+        history = _train(
+            model, opt, X, y, config, batch, bar, log if bar.disable else log_above_bar
+        )
+    finally:
+        bar.close()
     if device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
-    bar.close()
 
     raw = LinearRegression(D, dtype=dtype)
     with torch.no_grad():
@@ -178,6 +230,12 @@ def fit(data: Dataset, config: TrainConfig, log=print, progress: bool = True) ->
         raw.bias.copy_(b)
         final = linear_mse_grad(data.X.to(dtype), raw.weight, raw.bias, data.y.to(dtype))[0]
     mse = final.item()
+    if not (math.isfinite(mse) and torch.isfinite(raw.weight).all() and torch.isfinite(raw.bias)):
+        raise DivergedError(
+            config.epochs,
+            f"the fitted model for the raw features is not finite in {config.dtype} "
+            f"(loss {mse:.6g})",
+        )
     return FitResult(raw, mse, r_squared(mse, data.y), seconds, history)
 
 
@@ -216,19 +274,66 @@ def save_checkpoint(path, result: FitResult, data: Dataset, config: TrainConfig,
 
 
 def load_checkpoint(path) -> tuple[LinearRegression, dict]:
-    """The model and its description (describe()'s fields), from a file save_checkpoint wrote."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such checkpoint")
+    """The model and its description (describe()'s fields), from a file save_checkpoint wrote.
+
+    Raises:
+        OSError: the path is missing or not a regular file (the message says what it is).
+        ValueError: the file is not a linreg_ext checkpoint; the message says why in a line,
+            never with PyTorch's unpickling advice.
+    """
+    path = check_input_file(path, "checkpoint file")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path}: empty file, not a linreg_ext checkpoint")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        model = LinearRegression(checkpoint["in_features"], dtype=DTYPES[checkpoint["dtype"]])
-        model.load_state_dict(checkpoint.pop("state_dict"))
-    except Exception as err:
-        raise ValueError(f"{path}: not a linreg_ext checkpoint ({err})") from err
+    except Exception:  # pickle, zip or weights_only errors: their advice is not for this file
+        raise ValueError(
+            f"{path}: not a linreg_ext checkpoint: torch.load cannot read it as one (a file "
+            "from `python -m linreg_ext.train --out`)"
+        ) from None
+    if not isinstance(checkpoint, dict):
+        raise ValueError(
+            f"{path}: not a linreg_ext checkpoint: it holds a {type(checkpoint).__name__}, "
+            "not the dict train writes"
+        )
+
+    def bad(problem: str) -> ValueError:
+        return ValueError(f"{path}: not a linreg_ext checkpoint: {problem}")
+
+    missing = [k for k in ("state_dict", "in_features", "dtype") if k not in checkpoint]
+    if missing:
+        keys = ", ".join(map(repr, checkpoint)) or "none"
+        names = ", ".join(map(repr, missing))
+        raise bad(f"it has no {names} (its keys: {keys})")
+    D, dtype = checkpoint["in_features"], checkpoint["dtype"]
+    if type(D) is not int or D < 1:
+        raise bad(f"in_features is {D!r}, not a positive int")
+    if dtype not in DTYPES:
+        raise bad(f"dtype is {dtype!r}, not one of {', '.join(DTYPES)}")
+    state = checkpoint.pop("state_dict")
+    shapes = {"weight": (1, D), "bias": (1,)}
+    if not isinstance(state, dict) or set(state) != set(shapes):
+        raise bad("its state_dict does not hold exactly 'weight' and 'bias'")
+    for name, shape in shapes.items():
+        t = state[name]
+        if not isinstance(t, torch.Tensor) or tuple(t.shape) != shape or t.dtype != DTYPES[dtype]:
+            got = f"{list(t.shape)} {t.dtype}" if isinstance(t, torch.Tensor) else type(t).__name__
+            raise bad(f"{name} must be a {list(shape)} {dtype} tensor, got {got}")
+    model = LinearRegression(D, dtype=DTYPES[dtype])
+    model.load_state_dict(state)
     if "summary" in checkpoint:  # older checkpoints call the training summary so
         checkpoint["training"] = checkpoint.pop("summary")
     return model, checkpoint
+
+
+SUMMARY_WEIGHTS = 10  # a wide model's summary names this many weights, then counts the rest
+
+
+def _weights_line(names: list[str], weights: list[float]) -> str:
+    pairs = zip(names[:SUMMARY_WEIGHTS], weights[:SUMMARY_WEIGHTS], strict=True)
+    shown = ", ".join(f"{n}={v:.6g}" for n, v in pairs)
+    more = len(weights) - SUMMARY_WEIGHTS
+    return shown + (f", … and {more} more" if more > 0 else "")
 
 
 def summary(result: FitResult, data: Dataset, config: TrainConfig) -> str:
@@ -238,7 +343,7 @@ def summary(result: FitResult, data: Dataset, config: TrainConfig) -> str:
         f"trained {config.epochs} epochs on {data.source} ({N} rows x {D} "
         f"feature{'s' if D != 1 else ''}, "
         f"{config.dtype}, {config.device}, {config.loss} loss) in {result.seconds:.3f} s",
-        "weights: " + ", ".join(f"{n}={v:.6g}" for n, v in zip(data.feature_names, w, strict=True)),
+        "weights: " + _weights_line(data.feature_names, w),
         f"bias: {result.model.bias.item():.6g}",
         f"loss (MSE): {result.loss:.6g}   R^2: {result.r2:.6f}",
     ]
@@ -277,24 +382,34 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def main(argv=None) -> int:
+    """The CLI. Exit codes (linreg_ext._cli): 0, 1 an error, 2 usage, 3 diverged, 130 SIGINT."""
     args = parse_args(argv)
     config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+    say = Console()
     try:
-        if args.out:
-            refuse_existing(args.out, args.force)
+        if args.out == "":  # an unset $CKPT in a script: never train for nothing
+            return fail("--out is empty; give the checkpoint's file name")
+        check_config(config)
+        if args.out is not None:
+            check_output(args.out, args.force)
         if args.data:
             data = load_csv(args.data, args.target, config.dtype)
         else:
             data = bundled_dataset(config.dtype, args.target)
-        log = (lambda _: None) if args.quiet else print
+        log = (lambda _: None) if args.quiet else say
         result = fit(data, config, log=log, progress=not args.quiet)
-        print(summary(result, data, config))
-        if args.out:
-            print(f"saved {save_checkpoint(args.out, result, data, config, force=args.force)}")
+        say(summary(result, data, config))
+        if args.out is not None:
+            say(f"saved {save_checkpoint(args.out, result, data, config, force=args.force)}")
     except ConfigError as err:  # the library names the field; the user typed its option
         return fail(f"{flag(err.field)} {err.problem}")
+    except DivergedError as err:
+        advice = "a smaller --lr" if config.standardize else "--standardize or a smaller --lr"
+        return fail(f"{err}; nothing saved: try {advice} (now {config.lr:g})", DIVERGED)
     except (DataError, ValueError, OSError) as err:
         return fail(err)
+    except KeyboardInterrupt:
+        return fail("interrupted; nothing saved", INTERRUPTED)
     return 0
 
 

@@ -124,15 +124,15 @@ def run_cli(args):
 
 
 BAD_DATA = [
-    ("missing.csv", None, r"missing.csv: no such file"),
+    ("missing.csv", None, r"missing.csv: no such CSV file"),
     ("empty.csv", "", r"empty.csv: empty file"),
     ("header_only.csv", "x,y\n", r"header_only.csv: no data rows after the header"),
     ("one_row.csv", "x,y\n1,2\n", r"one_row.csv: only 1 data row; a line needs at least 2"),
     ("text.csv", "x,y\n1,2\n3,abc\n4,5\n", r"text.csv: line 3, column 2 \('y'\): 'abc' is not"),
-    ("blank.csv", "x,y\n1,2\n,4\n", r"blank.csv: line 3, column 1 \('x'\): '' is not a number"),
+    ("blank.csv", "x,y\n1,2\n,4\n", r"blank.csv: line 3, column 1 \('x'\): '' is not a finite"),
     ("ragged.csv", "x,y\n1,2\n3\n", r"ragged.csv: line 3 has 1 fields, the header has 2"),
-    ("nan.csv", "x,z,y\n1,2,3\n4,5,6\n7,nan,9\n", r"nan.csv: line 4, column 2 \('z'\) is nan"),
-    ("inf.csv", "x,y\n1,2\n-inf,3\n", r"inf.csv: line 3, column 1 \('x'\) is -inf"),
+    ("nan.csv", "x,z,y\n1,2,3\n4,5,6\n7,nan,9\n", r"nan.csv: line 4, column 2 \('z'\): 'nan' is"),
+    ("inf.csv", "x,y\n1,2\n-inf,3\n", r"inf.csv: line 3, column 1 \('x'\): '-inf' is not"),
 ]
 
 

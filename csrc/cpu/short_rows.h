@@ -1,0 +1,179 @@
+// Loop shapes for short rows (D = 1 .. kMaxShortD), where the lanes of a vector are rows.
+// Part of linreg_loops.h, compiled once per instruction set (see there).
+#pragma once
+
+namespace linreg_ext::cpu::LINREG_CPU_ISA {
+
+// ---- D == 1, x (and y) contiguous: the rows are the lanes ----------------------------------
+//   r_i = x_i w_0 + bias - y_i;   sums += (r^2, r, r x) lane by lane, two vectors per step.
+template <typename T>
+C10_ALWAYS_INLINE void column_mse(const Problem<T>& p, int64_t begin, int64_t end, double* sums) {
+  const vd w = vec::splat(p.w[0]);
+  const vd bias = vec::splat(p.bias);
+  vd s_rr[2] = {}, s_r[2] = {}, s_rx[2] = {};
+  int64_t i = begin;
+  constexpr int64_t kAhead = kPrefetchBytes / sizeof(T);
+  for (; i + 2 * kLanes <= end; i += 2 * kLanes) {
+    if ((i - begin) % (64 / sizeof(T)) < 2 * kLanes) {  // once per cache line of x and of y
+      __builtin_prefetch(p.x + i + kAhead);
+      __builtin_prefetch(p.y + i + kAhead);
+    }
+    for (int k = 0; k < 2; ++k) {
+      const vd x = vec::load(p.x + i + k * kLanes);
+      const vd r = x * w + bias - vec::load(p.y + i + k * kLanes);
+      s_rr[k] += r * r;
+      s_r[k] += r;
+      s_rx[k] += r * x;
+    }
+  }
+  double t_rr = 0.0, t_r = 0.0, t_rx = 0.0;
+  for (; i < end; ++i) {
+    const double x = static_cast<double>(p.x[i]);
+    const double r = x * p.w[0] + p.bias - static_cast<double>(p.y[i]);
+    t_rr += r * r;
+    t_r += r;
+    t_rx += r * x;
+  }
+  sums[0] += vec::sum(s_rr[0] + s_rr[1]) + t_rr;
+  sums[1] += vec::sum(s_r[0] + s_r[1]) + t_r;
+  sums[2] += vec::sum(s_rx[0] + s_rx[1]) + t_rx;
+}
+
+//   pred_i = x_i w_0 + bias
+template <typename T>
+C10_ALWAYS_INLINE void column_forward(const Problem<T>& p, int64_t begin, int64_t end, T* pred) {
+  const vd w = vec::splat(p.w[0]);
+  const vd bias = vec::splat(p.bias);
+  int64_t i = begin;
+  for (; i + kLanes <= end; i += kLanes) {
+    vec::store(pred + i, vec::load(p.x + i) * w + bias);
+  }
+  for (; i < end; ++i) {
+    pred[i] = static_cast<T>(static_cast<double>(p.x[i]) * p.w[0] + p.bias);
+  }
+}
+
+// ---- 1 <= D <= kMaxShortD, each row contiguous: the rows are the lanes ---------------------
+// A block is kLanes consecutive rows; column j of a block is gathered lane by lane from the rows
+// (c_j[k] = X[i + k][j]), so no lane is padding whatever D is (a row per vector would leave
+// 8 - D of 8 lanes idle), and no horizontal sum is needed:
+//   r = (bias - y) + c_0 w_0 + ... + c_{D-1} w_{D-1}   (in this order)
+//   sums += (r^2, r, r c_0, ..., r c_{D-1}) lane by lane; two blocks per step, each into its own
+//   accumulators, so that no chain of dependent adds limits the step.
+// kDense: X is [N, D] contiguous and y contiguous, so every offset is a compile-time constant
+// (measured 1.4x fewer cycles per row than the same loop with run-time strides).
+template <typename T, int D, bool kDense>
+struct ShortRows {
+  const T* x;
+  int64_t sx0;  // row stride of X: D when kDense
+  const T* y;
+  int64_t sy;
+  double bias;
+  int64_t ahead;  // prefetch distance, in rows
+  vd w[D];
+
+  C10_ALWAYS_INLINE explicit ShortRows(const Problem<T>& p)
+      : x(p.x),
+        sx0(kDense ? D : p.sx0),
+        y(p.y),
+        sy(kDense ? 1 : p.sy),
+        bias(p.bias),
+        ahead(p.prefetch_rows) {
+    for (int j = 0; j < D; ++j) {
+      w[j] = vec::splat(p.w[j]);
+    }
+  }
+
+  C10_ALWAYS_INLINE int64_t row(int64_t i) const {
+    return kDense ? i * D : i * sx0;
+  }
+
+  // c[j] = column j of rows i .. i + kLanes - 1.
+  C10_ALWAYS_INLINE void columns(int64_t i, vd (&c)[D]) const {
+    for (int j = 0; j < D; ++j) {
+      c[j] = vec::gather(x + row(i) + j, kDense ? D : sx0);
+    }
+  }
+
+  C10_ALWAYS_INLINE vd targets(int64_t i) const {
+    return kDense ? vec::load(y + i) : vec::gather(y + i * sy, sy);
+  }
+
+  // The rows of the next step, `ahead` rows on: one prefetch per cache line when rows are
+  // adjacent, else one per row (D <= 6 elements rarely cross a line).
+  C10_ALWAYS_INLINE void prefetch(int64_t i, int64_t rows) const {
+    if (kDense) {
+      for (int64_t off = 0; off < rows * D * int64_t(sizeof(T)); off += 64) {
+        __builtin_prefetch(reinterpret_cast<const char*>(x + row(i + ahead)) + off);
+      }
+    } else {
+      for (int64_t k = 0; k < rows; ++k) {
+        __builtin_prefetch(x + row(i + ahead + k));
+      }
+    }
+  }
+
+  C10_ALWAYS_INLINE void mse(int64_t begin, int64_t end, double* sums) const {
+    const vd b = vec::splat(bias);
+    vd s_rr[2] = {}, s_r[2] = {}, s_rx[2][D] = {};
+    int64_t i = begin;
+    for (; i + 2 * kLanes <= end; i += 2 * kLanes) {
+      prefetch(i, 2 * kLanes);
+      for (int h = 0; h < 2; ++h) {
+        vd c[D];
+        columns(i + h * kLanes, c);
+        vd r = b - targets(i + h * kLanes);
+        for (int j = 0; j < D; ++j) {
+          r += c[j] * w[j];
+        }
+        s_rr[h] += r * r;
+        s_r[h] += r;
+        for (int j = 0; j < D; ++j) {
+          s_rx[h][j] += r * c[j];
+        }
+      }
+    }
+    double t_rr = 0.0, t_r = 0.0, t_rx[D] = {};
+    for (; i < end; ++i) {  // fewer than 2 kLanes rows left
+      double r = bias - static_cast<double>(y[i * sy]);
+      for (int j = 0; j < D; ++j) {
+        r += static_cast<double>(x[row(i) + j]) * w[j][0];
+      }
+      t_rr += r * r;
+      t_r += r;
+      for (int j = 0; j < D; ++j) {
+        t_rx[j] += r * static_cast<double>(x[row(i) + j]);
+      }
+    }
+    sums[0] += vec::sum(s_rr[0] + s_rr[1]) + t_rr;
+    sums[1] += vec::sum(s_r[0] + s_r[1]) + t_r;
+    for (int j = 0; j < D; ++j) {
+      sums[2 + j] += vec::sum(s_rx[0][j] + s_rx[1][j]) + t_rx[j];
+    }
+  }
+
+  //   pred = bias + c_0 w_0 + ... + c_{D-1} w_{D-1}
+  C10_ALWAYS_INLINE void forward(int64_t begin, int64_t end, T* pred) const {
+    const vd b = vec::splat(bias);
+    int64_t i = begin;
+    for (; i + kLanes <= end; i += kLanes) {
+      prefetch(i, kLanes);
+      vd c[D];
+      columns(i, c);
+      vd d = b;
+      for (int j = 0; j < D; ++j) {
+        d += c[j] * w[j];
+      }
+      vec::store(pred + i, d);
+    }
+    for (; i < end; ++i) {
+      double d = bias;
+      for (int j = 0; j < D; ++j) {
+        d += static_cast<double>(x[row(i) + j]) * w[j][0];
+      }
+      pred[i] = static_cast<T>(d);
+    }
+  }
+};
+
+}  // namespace linreg_ext::cpu::LINREG_CPU_ISA
