@@ -36,16 +36,18 @@ EXT_STAMP := $(BUILD)/.extension-built
 EXT_SOURCES := $(shell find csrc -name '*.h' -o -name '*.cpp' -o -name '*.cu' -o -name '*.cuh') \
                setup.py tools/cuda_config.py pyproject.toml
 
-.PHONY: help demo serve test bench bench-sweep bench-serve lint lint-off format build cpp venv clean
+.PHONY: help demo serve test bench bench-sweep bench-serve bench-deploy lint lint-off format build cpp \
+        venv clean
 
 help:
-	@echo "make demo    build, train on the bundled data, export model.pt, predict x=4.0 from C++"
+	@echo "make demo    build, train on the bundled data, export model.pt and model.pt2, predict x=4.0"
 	@echo "make test    lint and run the whole test suite (what .ci/run calls)"
 	@echo "make build   build the extension only (pip install --no-build-isolation -e .)"
 	@echo "make cpp     build the op library and the C++ app (build/cmake/linreg_predict)"
 	@echo "make serve   serve the demo model over TF Serving's REST API on 127.0.0.1:8501"
 	@echo "make bench   the full benchmark: bench/results/ (results.md, results.json, throughput.png)"
 	@echo "make bench-sweep  the CPU kernels at every D: bench/results/ (sweep.md, sweep.json, sweep.png)"
+	@echo "make bench-deploy  .pt vs .pt2 from C++: load time, latency, GB/s (bench/bench_deploy.py)"
 	@echo "make format  reformat Python (ruff) and C++ (clang-format) in place"
 	@echo "options: USE_SYSTEM_PYTHON=1 (use python3 as is, install nothing; implies LINT=0)"
 
@@ -87,10 +89,12 @@ cpp: $(APP)
 demo: $(EXT_STAMP) $(APP)
 	$(PY) -m linreg_ext.train --out $(BUILD)/demo-checkpoint.pt --force
 	$(PY) export/export.py --checkpoint $(BUILD)/demo-checkpoint.pt --out model.pt --force
+	$(PY) export/export.py --checkpoint $(BUILD)/demo-checkpoint.pt --out model.pt2 --force
 	@echo
 	@echo "prediction at x = 4.0"
 	@echo "  Python (model.pt via torch.jit.load): $$($(PY) -m linreg_ext.predict model.pt 4.0)"
 	@echo "  C++    ($(APP) model.pt 4.0): $$($(APP) model.pt 4.0)"
+	@echo "  C++    ($(APP) model.pt2 4.0): $$($(APP) model.pt2 4.0)"
 
 # TF Serving's REST API on the demo model: build/serve/linreg/1/model.pt at http://127.0.0.1:8501
 serve: $(EXT_STAMP) $(APP)
@@ -128,6 +132,10 @@ bench-serve: $(EXT_STAMP) $(APP)
 bench-sweep: $(EXT_STAMP)
 	$(PY) bench/sweep_d.py --out bench/results
 
+# The deployment formats from C++ (.pt vs .pt2): load time, latency, GB/s (about 5 minutes)
+bench-deploy: $(EXT_STAMP) $(APP)
+	$(PY) bench/bench_deploy.py
+
 # Naming the C++ programs makes their tests fail (rather than skip) if they are missing.
 test: $(EXT_STAMP) $(APP) $(if $(filter 1,$(LINT)),lint,lint-off)
 	LINREG_PREDICT=$(abspath $(APP)) \
@@ -136,4 +144,4 @@ test: $(EXT_STAMP) $(APP) $(if $(filter 1,$(LINT)),lint,lint-off)
 	  LINREG_SERVE_FUZZ=$(abspath $(CMAKE_BUILD)/linreg_serve_fuzz) $(PY) -m pytest
 
 clean:
-	rm -rf $(BUILD) *.egg-info linreg_ext/_C*.so linreg_ext/_build_info.py model.pt
+	rm -rf $(BUILD) *.egg-info linreg_ext/_C*.so linreg_ext/_build_info.py model.pt model.pt2

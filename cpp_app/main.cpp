@@ -1,7 +1,7 @@
-// linreg_predict: loads a TorchScript model exported by export/export.py and prints one prediction
-// per input sample, with no Python. The model's forward calls linreg_ext::linear_forward, which
-// this binary gets by linking the op library (see CMakeLists.txt). `python -m linreg_ext.predict`
-// is its Python twin: same options, input rules, messages and exit codes.
+// linreg_predict: loads a model exported by export/export.py (TorchScript .pt or AOTInductor .pt2,
+// told apart by content: model.h) and prints one prediction per input sample, with no Python. The
+// model calls linreg_ext::linear_forward, which this binary gets by linking the op library. `python
+// -m linreg_ext.predict` is its Python twin: same options, input rules, messages and exit codes.
 //
 //   linreg_predict MODEL.pt 4.0 5.5        one-feature samples (-- before values such as --1)
 //   linreg_predict MODEL.pt --csv FILE     rows of D features (optional header); FILE '-' is stdin
@@ -9,7 +9,7 @@
 // Exit codes: 0 success (and --help), 1 a bad model or input, 2 a bad command line. When stdout
 // is closed early (`| head -1`) the program dies quietly of SIGPIPE, as Unix filters do.
 #include <torch/cuda.h>
-#include <torch/script.h>
+#include <torch/torch.h>
 
 #include <filesystem>
 #include <fstream>
@@ -42,13 +42,14 @@ int run(const Options& opt) {
   if (std::filesystem::is_directory(opt.model)) {
     throw std::runtime_error("model file '" + opt.model + "' is a directory");
   }
-  linreg_app::LoadedModel model = linreg_app::load_model(opt.model);
+  const std::unique_ptr<linreg_app::Model> model = linreg_app::load_model(opt.model);
+  const linreg_app::ModelMetadata& meta = model->metadata();
   if (opt.info) {
-    std::cout << model.metadata << "\n";
+    std::cout << meta.text << "\n";
     return 0;
   }
-  const int64_t in_features = model.in_features;
-  const auto precision = precision_of(model.dtype);
+  const int64_t in_features = meta.in_features;
+  const auto precision = precision_of(meta.dtype);
   linreg_app::Samples samples;
   if (opt.csv.empty()) {
     samples = linreg_app::samples_from_values(opt.values, in_features, precision);
@@ -70,15 +71,14 @@ int run(const Options& opt) {
   const torch::Device device(opt.device);
 
   c10::InferenceMode inference;
-  model.module.to(device);
+  model->to(device);
   const auto X =
       torch::from_blob(samples.values.data(), {samples.rows, samples.cols}, torch::kDouble)
-          .to(device, model.dtype);
-  const auto pred =
-      model.module.forward({X}).toTensor().reshape({-1}).to(torch::kCPU, torch::kDouble);
+          .to(device, meta.dtype);
+  const auto pred = model->predict(X).to(torch::kCPU, torch::kDouble);
   const auto values = pred.accessor<double, 1>();
   for (int64_t i = 0; i < values.size(0); ++i) {
-    std::cout << linreg_app::format_prediction(values[i], model.dtype) << "\n";
+    std::cout << linreg_app::format_prediction(values[i], meta.dtype) << "\n";
   }
   return 0;
 }

@@ -1,15 +1,16 @@
-"""Predictions from an exported TorchScript model, the Python twin of cpp_app's linreg_predict.
+"""Predictions from an exported model, the Python twin of cpp_app's linreg_predict.
 
     python -m linreg_ext.predict MODEL.pt 4.0 5.5       one-feature samples (-- before --1)
     python -m linreg_ext.predict MODEL.pt --csv FILE    rows of D features (optional header)
 
-The same options, input rules (linreg_ext.csv_input, linreg_ext.numbers), messages (after the
-program name), exit codes and output as the C++ app, so that it is the reference the C++ app and
-the server are compared with: each prediction is the shortest text that reads back as the same
-value in the model's dtype, chosen the way C++'s std::to_chars chooses (fixed or scientific,
-whichever is shorter). Exit codes: 0 success (and --help), 1 a bad model or input, 2 a bad
-command line. When stdout is closed early (`| head -1`) it dies quietly of SIGPIPE, as the C++
-app does.
+MODEL is a TorchScript file or an AOTInductor package (.pt2), told apart by content
+(linreg_ext.model_file, the twin of cpp_app/model.cpp). The same options, input rules
+(linreg_ext.csv_input, linreg_ext.numbers), messages (after the program name), exit codes and
+output as the C++ app, so that it is the reference the C++ app and the server are compared with:
+each prediction is the shortest text that reads back as the same value in the model's dtype,
+chosen the way C++'s std::to_chars chooses (fixed or scientific, whichever is shorter). Exit
+codes: 0 success (and --help), 1 a bad model or input, 2 a bad command line. When stdout is
+closed early (`| head -1`) it dies quietly of SIGPIPE, as the C++ app does.
 """
 
 import os
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from . import csv_input, torchscript
+from . import csv_input, model_file
 
 PROG = "python -m linreg_ext.predict"
 USAGE = (
@@ -45,13 +46,13 @@ def format_prediction(value: float, dtype: torch.dtype) -> str:
     return scientific if len(scientific) < len(fixed) else fixed
 
 
-def predict(model: torch.jit.ScriptModule, samples) -> list[str]:
+def predict(model: model_file.LoadedModel, samples, device: str = "cpu") -> list[str]:
     """Formatted predictions for samples: a list of one-feature values, or float64[N, D]."""
-    dtype = model.weight.dtype
+    dtype = model.dtype
     X = torch.as_tensor(np.asarray(samples, dtype=np.float64))
     X = X.reshape(-1, 1) if X.dim() == 1 else X
     with torch.inference_mode():
-        pred = model(X.to(model.weight.device, dtype)).reshape(-1).to("cpu", torch.float64)
+        pred = model(X.to(device, dtype)).to("cpu", torch.float64)
     return [format_prediction(v, dtype) for v in pred.tolist()]
 
 
@@ -111,36 +112,16 @@ def parse_args(argv: list[str]) -> Options:
     return opt
 
 
-@dataclass
-class LoadedModel:
-    module: torch.jit.ScriptModule
-    metadata: str  # metadata.json, as written by the export (UTF-8 JSON)
-    in_features: int
-    dtype: torch.dtype  # of the weights: the dtype inputs are converted to
-
-
 def _first_line(message: str) -> str:
     return next((line for line in message.splitlines() if line.strip(" \t")), "")
 
 
-def _load_model(path: str) -> LoadedModel:
-    """The model at `path` and its metadata, with cpp_app/model.cpp's checks and messages."""
-    if not os.path.isfile(path):
-        raise PredictError(f"model file '{path}' does not exist")
-    extra = {torchscript.METADATA_FILE: ""}
+def _load_model(path: str) -> model_file.LoadedModel:
+    """The model at `path` (.pt or .pt2), with cpp_app/model.cpp's checks and messages."""
     try:
-        with torchscript._torchscript_is_intended():
-            module = torch.jit.load(path, map_location="cpu", _extra_files=extra)
-    except (RuntimeError, ValueError) as err:
-        raise PredictError(
-            f"cannot load '{path}' as a TorchScript model: {_first_line(str(err))}"
-        ) from None
-    if not (hasattr(module, "in_features") and hasattr(module, "weight")):
-        raise PredictError(f"'{path}' is not a linreg_ext model (no in_features/weight)")
-    metadata = extra[torchscript.METADATA_FILE]
-    if isinstance(metadata, bytes):  # torch.jit.load fills in bytes
-        metadata = metadata.decode("utf-8", "replace")
-    return LoadedModel(module, metadata, module.in_features, module.weight.dtype)
+        return model_file.load(path)
+    except model_file.ModelFileError as err:
+        raise PredictError(str(err)) from None
 
 
 def run(opt: Options) -> int:
@@ -149,7 +130,7 @@ def run(opt: Options) -> int:
         raise PredictError(f"model file '{opt.model}' is a directory")
     model = _load_model(opt.model)
     if opt.info:
-        sys.stdout.write(model.metadata + "\n")
+        sys.stdout.write(model.metadata_text + "\n")
         return 0
     if model.dtype not in (torch.float32, torch.float64):
         raise PredictError(
@@ -173,8 +154,8 @@ def run(opt: Options) -> int:
         samples = csv_input.samples_from_csv(data, opt.csv, model.in_features, float32)
     if opt.device == "cuda" and not torch.cuda.is_available():
         raise PredictError("--device cuda: CUDA is not available (no GPU, or a CPU-only build)")
-    model.module.to(opt.device)
-    lines = predict(model.module, samples)
+    model.to(opt.device)
+    lines = predict(model, samples, opt.device)
     sys.stdout.write("".join(line + "\n" for line in lines))
     sys.stdout.flush()
     return 0
@@ -191,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return run(opt)
-    except (PredictError, csv_input.InputError, RuntimeError) as err:
+    except (PredictError, model_file.ModelFileError, csv_input.InputError, RuntimeError) as err:
         print(f"{PROG}: {_first_line(str(err))}", file=sys.stderr)
     return 1
 

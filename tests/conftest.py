@@ -179,3 +179,8 @@ def assert_accurate(got, exact, pytorch, what):
     assert got.dtype == pytorch.dtype and got.shape == pytorch.shape, what
     failure = accuracy_failure(got, exact, pytorch)
     assert failure is None, f"{what}: {failure}"
+
+
+# The .pt2 packages, compiled once per session for every test module that asks (AOTInductor
+# compiles take 8-30 s): defined in pt2_fixtures.py, registered here so that they are shared.
+from pt2_fixtures import baseline_pt2, pt2_dir, tutorial, wide64  # noqa: E402, F401

@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import run_python
+from pt2_fixtures import linreg_metadata
 from torch import nn
 
-from linreg_ext import LinearRegression, datasets, torchscript, train
+from linreg_ext import LinearRegression, datasets, model_file, torchscript, train
 from linreg_ext.predict import format_prediction, predict
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,7 +33,7 @@ def run_app(app, *args, stdin=None):
 
 def export_model(model, path, metadata=None):
     scripted = torchscript.script(model.eval())
-    torchscript.save(scripted, path, metadata or {"in_features": model.in_features})
+    torchscript.save(scripted, path, metadata or linreg_metadata(model))
     return path
 
 
@@ -47,8 +48,7 @@ def test_tutorial_prediction_matches_python(app, tutorial_model):
     path, model = tutorial_model
     out = run_app(app, path, "4.0", "5.5", "-1e3")
     assert out.returncode == 0, out.stderr
-    loaded, _ = torchscript.load(path)
-    assert out.stdout.split() == predict(loaded, [4.0, 5.5, -1e3])
+    assert out.stdout.split() == predict(model_file.load(path), [4.0, 5.5, -1e3])
     with torch.no_grad():
         eager = model(torch.tensor([[4.0], [5.5], [-1e3]])).reshape(-1)
     printed = torch.tensor([float(v) for v in out.stdout.split()], dtype=torch.float32)
@@ -139,7 +139,7 @@ def mystery_op_model(path):
         def forward(self, X):
             return torch.ops.linreg_test.mystery(X)
 
-    torchscript.save(torchscript.script(Mystery()), path, {})
+    torchscript.save(torchscript.script(Mystery()), path, linreg_metadata(LinearRegression(1)))
     return path
 
 

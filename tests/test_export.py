@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import run_python
+from pt2_fixtures import linreg_metadata
 
 from linreg_ext import datasets, torchscript, train
 from linreg_ext import export as exporter
@@ -112,13 +113,14 @@ def test_python_predict_cli_and_its_errors(tmp_path):
         datasets.bundled_dataset(), train.TrainConfig(), progress=False, log=print
     ).model
     one = tmp_path / "one.pt"
-    torchscript.save(torchscript.script(model), one, {"in_features": 1})
+    torchscript.save(torchscript.script(model), one, linreg_metadata(model))
     out = run_predict(one, "4.0", "-1e3")
     assert out.returncode == 0 and len(out.stdout.split()) == 2
     assert float(out.stdout.split()[0]) == pytest.approx(21.75, abs=0.01)
 
     wide = tmp_path / "wide.pt"
-    torchscript.save(torchscript.script(train.LinearRegression(4)), wide, {"in_features": 4})
+    four = train.LinearRegression(4)
+    torchscript.save(torchscript.script(four), wide, linreg_metadata(four))
     cases = [
         # The messages and exit codes of linreg_predict (tests/test_predict_cli.py).
         ((tmp_path / "missing.pt", "4"), 1, "missing.pt' does not exist"),

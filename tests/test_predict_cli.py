@@ -4,6 +4,7 @@ code for the same command line. Each case below was a bug (issue 11) and asserts
 now prints. Python runs in-process (fast); a few cases run it as a real process."""
 
 import io
+import json
 import subprocess
 import sys
 import types
@@ -12,6 +13,7 @@ from pathlib import Path
 import conftest
 import pytest
 import torch
+from pt2_fixtures import linreg_metadata
 
 from linreg_ext import LinearRegression, torchscript
 from linreg_ext import predict as pypredict
@@ -25,7 +27,7 @@ def identity_model(path, in_features=1, dtype=torch.float64):
     with torch.no_grad():
         model.weight.fill_(1.0)
         model.bias.zero_()
-    torchscript.save(torchscript.script(model.eval()), path, {"in_features": in_features})
+    torchscript.save(torchscript.script(model.eval()), path, linreg_metadata(model))
     return path
 
 
@@ -228,7 +230,9 @@ def test_model_or_csv_is_a_directory(app, models, tmp_path, monkeypatch, capsys)
 
 def test_info_and_multi_feature_csv(app, models, tmp_path, monkeypatch, capsys):
     code, out, _ = both(app, [models["two"], "--info"], monkeypatch, capsys)
-    assert code == 0 and out == '{"in_features": 2}\n'
+    assert code == 0 and json.loads(out) == linreg_metadata(
+        LinearRegression(2, dtype=torch.float64)
+    )
     g = torch.Generator().manual_seed(3)
     rows = (torch.randn(200, 2, generator=g, dtype=torch.float64) * 1e3).tolist()
     data = "a,b\n" + "".join(f"{x!r},{y!r}\n" for x, y in rows)

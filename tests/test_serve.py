@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import cpp_program, require_built
+from pt2_fixtures import linreg_metadata
 
 from linreg_ext import LinearRegression, torchscript
 
@@ -48,7 +49,7 @@ def export(path, D, weight, bias, dtype=torch.float32, names=None):
     with torch.no_grad():
         model.weight.copy_(torch.tensor(weight, dtype=dtype).reshape(model.weight.shape))
         model.bias.fill_(bias)
-    metadata = {"in_features": D, "dtype": str(dtype).removeprefix("torch.")}
+    metadata = linreg_metadata(model)
     if names:
         metadata["feature_names"] = names
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -245,6 +246,21 @@ def test_status_metadata_and_metrics(server):
     assert re.search(r'^linreg_serve_instances_total\{model="linreg"\} [1-9]', text, re.M)
     assert re.search(r"^linreg_serve_request_duration_seconds_count [1-9]", text, re.M)
     assert 'linreg_serve_model_version{model="linreg"} 1\n' in text
+
+
+def test_pt2_version_predicts_like_the_pt(start, tmp_path, tutorial):
+    """The same model as model.pt (version 1) and model.pt2 (version 2): the same text."""
+    for version, path in ((1, tutorial.pt), (2, tutorial.pt2)):
+        (tmp_path / str(version)).mkdir()
+        shutil.copy(path, tmp_path / str(version) / f"model{path.suffix}")
+    s = start("--model_base_path", tmp_path, "--file_system_poll_wait_seconds", 0)
+    body = {"instances": [4.0, -1.5, 1e-30, 3.0e7]}
+    answers = [call(s.addr, "POST", f"{P}/versions/{v}:predict", body) for v in (1, 2)]
+    assert [a[0] for a in answers] == [200, 200], answers
+    assert answers[0][2] == answers[1][2]
+    expected = linreg_predict(tutorial.pt2, "4.0", "-1.5", "1e-30", "3.0e7")
+    assert json.loads(answers[1][2])["predictions"] == [float(v) for v in expected]
+    assert answers[1][2] == '{"predictions": [' + ", ".join(expected) + "]}"
 
 
 def test_no_version_yet_is_503(start, tmp_path):

@@ -1,5 +1,6 @@
-// The adapter between linreg_serve and the model loader (see served_model.h). Today the loader is
-// linreg_app::load_model (TorchScript); a version directory may name model.pt or model.pt2.
+// The adapter between linreg_serve and the model loader (see served_model.h): linreg_app's Model
+// interface (cpp_app/model.h), so a version directory may hold a TorchScript model.pt or an
+// AOTInductor model.pt2. (A .pt2 runs one call at a time: AOTInductor's default single runner.)
 #include "served_model.h"
 
 #include <ATen/Parallel.h>
@@ -15,7 +16,7 @@
 namespace linreg_serve {
 
 struct ServedModel::Impl {
-  mutable torch::jit::Module module;  // forward is not const, but concurrent calls are safe
+  std::unique_ptr<linreg_app::Model> model;  // predict() may run from several threads at once
   Signature signature;
   c10::ScalarType dtype;
   std::string dtype_name;
@@ -62,12 +63,8 @@ std::vector<double> ServedModel::predict(const std::vector<double>& rows, int64_
   if (!impl_->device.is_cpu()) {
     X = X.to(impl_->device);
   }
-  const auto out = impl_->module.forward({X}).toTensor().to(torch::kCPU).contiguous();
-  if (out.numel() != n) {
-    throw std::runtime_error(
-        "the model returned " + std::to_string(out.numel()) + " outputs for " + std::to_string(n) +
-        " rows; expected one per row");
-  }
+  // Model::predict checks that there is exactly one value per row.
+  const auto out = impl_->model->predict(X).to(torch::kCPU).contiguous();
   if (out.scalar_type() == torch::kFloat) {
     const float* p = out.data_ptr<float>();
     return std::vector<double>(p, p + n);
@@ -80,33 +77,25 @@ std::vector<double> ServedModel::predict(const std::vector<double>& rows, int64_
 std::shared_ptr<const ServedModel> ServedModel::load(
     const std::string& path,
     const std::string& device) {
-  linreg_app::LoadedModel loaded = linreg_app::load_model(path);
+  // load_model checks the metadata (a linreg_ext model, in_features >= 1, float32 or float64),
+  // the op library and, for a .pt2, this CPU's features, before any of the model's code loads.
+  std::unique_ptr<linreg_app::Model> loaded = linreg_app::load_model(path);
+  const linreg_app::ModelMetadata& meta = loaded->metadata();
   auto impl = std::make_unique<Impl>();
-  impl->dtype = loaded.dtype;
-  if (loaded.dtype != torch::kFloat && loaded.dtype != torch::kDouble) {
-    throw std::runtime_error(
-        "'" + path + "' has dtype " + std::string(c10::toString(loaded.dtype)) +
-        "; linreg_serve serves float32 and float64 models");
-  }
-  impl->dtype_name = loaded.dtype == torch::kFloat ? "float32" : "float64";
-  if (loaded.in_features < 1) {
-    throw std::runtime_error(
-        "'" + path + "' has in_features " + std::to_string(loaded.in_features));
-  }
-  impl->signature.in_features = loaded.in_features;
-  impl->signature.float32 = loaded.dtype == torch::kFloat;
+  impl->dtype = meta.dtype;
+  impl->dtype_name = meta.dtype == torch::kFloat ? "float32" : "float64";
+  impl->signature.in_features = meta.in_features;
+  impl->signature.float32 = meta.dtype == torch::kFloat;
   try {
-    impl->signature.feature_names =
-        feature_names_from_metadata(loaded.metadata, loaded.in_features);
+    impl->signature.feature_names = feature_names_from_metadata(meta.text, meta.in_features);
   } catch (const std::exception& e) {
     throw std::runtime_error("'" + path + "': " + e.what());
   }
-  impl->metadata_json = loaded.metadata.empty() ? "{}" : loaded.metadata;
+  impl->metadata_json = meta.text.empty() ? "{}" : meta.text;
   impl->path = path;
   impl->device = torch::Device(device);
-  impl->module = std::move(loaded.module);
-  impl->module.eval();
-  impl->module.to(impl->device);
+  loaded->to(impl->device);
+  impl->model = std::move(loaded);
   std::shared_ptr<const ServedModel> model(new ServedModel(std::move(impl)));
   // The check before traffic: every feature = 4.0 (as export/export.py checks), several batch
   // sizes, so the profiling executor has specialised before the first real request.
