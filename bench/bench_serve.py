@@ -151,6 +151,7 @@ def run_wrk(port, body_file, connections, seconds, pid, script):
 def bench(args):
     import torch
 
+    import linreg_ext
     from linreg_ext import LinearRegression, torchscript
 
     if not SERVE.is_file() or not shutil.which("wrk"):
@@ -161,7 +162,16 @@ def bench(args):
     with torch.no_grad():
         model.weight.fill_(3.5)
         model.bias.fill_(7.75)
-    torchscript.save(torchscript.script(model.eval()), model_path, {"in_features": 1})
+    metadata = {  # what the export writes: the loaders refuse a file that is not a linreg_ext model
+        "in_features": 1,
+        "feature_names": ["x"],
+        "target_name": "y",
+        "dtype": "float32",
+        "training": {},
+        "linreg_ext_version": linreg_ext.__version__,
+        "torch_version": torch.__version__,
+    }
+    torchscript.save(torchscript.script(model.eval()), model_path, metadata)
     script = tmp / "post.lua"
     script.write_text(WRK_SCRIPT)
     bodies = {}
