@@ -19,7 +19,7 @@ import pytest
 import torch
 from torch import Tensor
 
-import linreg_ext  # noqa: F401  (registers the ops)
+import linreg_ext  # registers the ops
 from linreg_ext._accuracy import accuracy_failure
 
 HAS_CUDA = torch.cuda.is_available()
@@ -179,6 +179,21 @@ def assert_accurate(got, exact, pytorch, what):
     assert got.dtype == pytorch.dtype and got.shape == pytorch.shape, what
     failure = accuracy_failure(got, exact, pytorch)
     assert failure is None, f"{what}: {failure}"
+
+
+def check_against_reference(X, weight, bias, y, what=""):
+    """Both ops against the plain-PyTorch reference, by the accuracy rule above."""
+    from linreg_ext import reference
+
+    got = linreg_ext.linear_mse_grad(X, weight, bias, y)
+    same = reference.linear_mse_grad(X, weight, bias, y)
+    ref64 = reference.linear_mse_grad(*(t.double() for t in (X, weight, bias, y)))
+    for name, g, s, r in zip(("loss", "grad_weight", "grad_bias"), got, same, ref64, strict=True):
+        assert_accurate(g, r, s, f"{what}{name}")
+    pred = linreg_ext.linear_forward(X, weight, bias)
+    pred_same = reference.linear_forward(X, weight, bias)
+    pred64 = reference.linear_forward(X.double(), weight.double(), bias.double())
+    assert_accurate(pred, pred64, pred_same, f"{what}pred")
 
 
 # The .pt2 packages, compiled once per session for every test module that asks (AOTInductor

@@ -14,6 +14,7 @@ import torch
 from conftest import (
     DEVICES,
     assert_accurate,
+    check_against_reference,
     make_problem,
     naming,
     relayout,
@@ -26,18 +27,6 @@ from linreg_ext import reference
 SHAPES = [(1, 1), (1, 7), (5, 1), (33, 3), (4099, 17), (1000, 256), (257, 1025)]
 LARGE_SHAPES = [(2_000_003, 1), (2_000_003, 4)]
 DTYPES = [torch.float32, torch.float64]
-
-
-def check_against_reference(X, weight, bias, y, what=""):
-    got = linreg_ext.linear_mse_grad(X, weight, bias, y)
-    same = reference.linear_mse_grad(X, weight, bias, y)
-    ref64 = reference.linear_mse_grad(*(t.double() for t in (X, weight, bias, y)))
-    for name, g, s, r in zip(("loss", "grad_weight", "grad_bias"), got, same, ref64, strict=True):
-        assert_accurate(g, r, s, f"{what}{name}")
-    pred = linreg_ext.linear_forward(X, weight, bias)
-    pred_same = reference.linear_forward(X, weight, bias)
-    pred64 = reference.linear_forward(X.double(), weight.double(), bias.double())
-    assert_accurate(pred, pred64, pred_same, f"{what}pred")
 
 
 @pytest.mark.parametrize("device", DEVICES)
