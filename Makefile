@@ -9,6 +9,10 @@ SHELL := /bin/bash
 
 USE_SYSTEM_PYTHON ?= 0
 VENV ?= .venv
+# GNU make predefines LINT (= lint, for the old C linter): drop that default so that ours applies.
+ifeq ($(origin LINT),default)
+undefine LINT
+endif
 ifeq ($(USE_SYSTEM_PYTHON),1)
 PY := python3
 DEPS := build/.system-python
