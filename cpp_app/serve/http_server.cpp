@@ -1,16 +1,20 @@
 // Boost.Beast sessions for linreg_serve (see http_server.h). Each connection is a chain of async
-// operations on one thread's io_context: read header (header timeout) -> read body (read timeout,
-// body limit) -> Api::handle on this thread -> write (read timeout) -> next request or close.
-// The only shared state is three counters; the model versions live in the registry.
+// operations on one thread's io_context: read header (header timeout) -> the body, parsed from
+// what came with the header or read (read timeout, body limit) -> Api::handle on this thread ->
+// one write of the whole response (read timeout) -> next request or close. Beast parses requests;
+// responses are written as one buffer. The only shared state is three counters; the model
+// versions live in the registry.
 #include "http_server.h"
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <csignal>
@@ -19,6 +23,7 @@
 #include <optional>
 #include <stdexcept>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
 namespace linreg_serve {
@@ -50,23 +55,83 @@ bool is_http_parse_error(const beast::error_code& ec) {
   return &ec.category() == &http::make_error_code(http::error::bad_target).category();
 }
 
+// A socket bound to one thread's io_context by type: no type-erased executor on every operation.
+using Executor = net::io_context::executor_type;
+using Socket = tcp::socket::rebind_executor<Executor>::other;
+
+class Session;
+
+// The timeouts of one thread's sessions. Instead of a timer armed and cancelled around every read
+// and write (two timer-queue updates and an aborted handler per request), each session keeps a
+// deadline, and one timer per thread closes the sockets whose deadline has passed. A timeout thus
+// fires up to one sweep period late.
+class Deadlines {
+ public:
+  // `sessions` outlives the io_context, whose destructor may free sessions still waiting.
+  Deadlines(
+      net::io_context& ioc,
+      std::unordered_set<Session*>& sessions,
+      std::chrono::milliseconds period)
+      : timer_(ioc), period_(period), sessions_(sessions) {}
+  void add(Session* s) {
+    sessions_.insert(s);
+  }
+  void remove(Session* s) {
+    sessions_.erase(s);
+  }
+  void start() {
+    arm();
+  }
+  void stop() {
+    timer_.cancel();
+  }
+
+ private:
+  void arm();
+  net::steady_timer timer_;
+  std::chrono::milliseconds period_;
+  std::unordered_set<Session*>& sessions_;
+};
+
+// The reason phrase of a status line.
+std::string_view reason(int status) {
+  const auto text = http::obsolete_reason(static_cast<http::status>(status));
+  return {text.data(), text.size()};
+}
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket&& socket, Shared& shared) : stream_(std::move(socket)), shared_(shared) {
+  Session(Socket&& socket, Shared& shared, Deadlines& deadlines)
+      : socket_(std::move(socket)), shared_(shared), deadlines_(deadlines) {
     shared_.connections.fetch_add(1);
+    deadlines_.add(this);
   }
   ~Session() {
+    deadlines_.remove(this);
     finish_request();
     shared_.connections.fetch_sub(1);
   }
 
   void start() {
     net::dispatch(
-        stream_.get_executor(),
+        socket_.get_executor(),
         beast::bind_front_handler(&Session::read_header, shared_from_this()));
   }
 
+  // Called by the thread's sweep: past its deadline, the session's socket is closed, which ends
+  // its pending read or write with an error (and so the session).
+  void expire_if_due(Clock::time_point now) {
+    if (now >= deadline_) {
+      beast::error_code ec;
+      socket_.close(ec);
+    }
+  }
+
  private:
+  void expires_after(std::chrono::milliseconds timeout) {
+    deadline_ = Clock::now() + timeout;
+  }
+
   void read_header() {
     if (shared_.draining) {
       return linger_close();
@@ -74,9 +139,9 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->body_limit(shared_.options.max_body_bytes);
     parser_->header_limit(kHeaderLimit);
-    stream_.expires_after(shared_.options.header_timeout);
+    expires_after(shared_.options.header_timeout);
     http::async_read_header(
-        stream_, buffer_, *parser_,
+        socket_, buffer_, *parser_,
         beast::bind_front_handler(&Session::on_header, shared_from_this()));
   }
 
@@ -97,22 +162,39 @@ class Session : public std::enable_shared_from_this<Session> {
     begin_request();
     const auto& req = parser_->get();
     if (beast::iequals(req[http::field::expect], "100-continue")) {
-      auto go_on = std::make_shared<http::response<http::empty_body>>(http::status::continue_, 11);
-      stream_.expires_after(shared_.options.read_timeout);
-      return http::async_write(
-          stream_, *go_on, [self = shared_from_this(), go_on](beast::error_code ec, std::size_t) {
+      static const std::string go_on = "HTTP/1.1 100 Continue\r\n\r\n";
+      expires_after(shared_.options.read_timeout);
+      return net::async_write(
+          socket_, net::buffer(go_on), [self = shared_from_this()](beast::error_code ec, size_t) {
             if (!ec) {
               self->read_body();
             }
           });
     }
+    // A small body usually arrives with its header: parse what is buffered, and read only if
+    // more is needed.
+    parser_->eager(true);
+    while (!parser_->is_done() && buffer_.size() > 0) {
+      const size_t used = parser_->put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (ec == http::error::need_more) {
+        ec = {};
+        break;
+      }
+      if (ec || used == 0) {
+        break;
+      }
+    }
+    if (ec || parser_->is_done()) {
+      return on_body(ec, 0);
+    }
     read_body();
   }
 
   void read_body() {
-    stream_.expires_after(shared_.options.read_timeout);
+    expires_after(shared_.options.read_timeout);
     http::async_read(
-        stream_, buffer_, *parser_,
+        socket_, buffer_, *parser_,
         beast::bind_front_handler(&Session::on_body, shared_from_this()));
   }
 
@@ -137,29 +219,40 @@ class Session : public std::enable_shared_from_this<Session> {
                  std::to_string(shared_.options.max_body_bytes) + " bytes)");
   }
 
+  // The whole response, status line to body, in one buffer and one write.
   void reply(Response response, bool keep_alive, unsigned version = 11) {
     begin_request();
     // Recorded before the write, so a client that has its response also finds it in the metrics.
     const std::chrono::duration<double> took = Clock::now() - started_;
     shared_.metrics.record(response.status, took.count(), response.instances);
-    res_.emplace(static_cast<http::status>(response.status), version);
-    res_->set(http::field::server, "linreg_serve");
-    res_->set(http::field::content_type, response.content_type);
+    out_.clear();
+    out_ += version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+    out_ += std::to_string(response.status);
+    out_ += ' ';
+    out_ += reason(response.status);
+    out_ += "\r\nServer: linreg_serve\r\nContent-Type: ";
+    out_ += response.content_type;
     if (response.allow) {
-      res_->set(http::field::allow, response.allow);
+      out_ += "\r\nAllow: ";
+      out_ += response.allow;
     }
-    res_->body() = std::move(response.body);
-    res_->keep_alive(keep_alive);
-    res_->prepare_payload();
-    stream_.expires_after(shared_.options.read_timeout);
-    http::async_write(
-        stream_, *res_,
+    out_ += "\r\nContent-Length: ";
+    out_ += std::to_string(response.body.size());
+    if (!keep_alive) {
+      out_ += "\r\nConnection: close";
+    } else if (version == 10) {
+      out_ += "\r\nConnection: keep-alive";
+    }
+    out_ += "\r\n\r\n";
+    out_ += response.body;
+    expires_after(shared_.options.read_timeout);
+    net::async_write(
+        socket_, net::buffer(out_),
         beast::bind_front_handler(&Session::on_write, shared_from_this(), keep_alive));
   }
 
   void on_write(bool keep_alive, beast::error_code ec, std::size_t) {
     finish_request();
-    res_.reset();
     if (ec) {
       return;
     }
@@ -186,15 +279,15 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void linger_close() {
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    socket_.shutdown(tcp::socket::shutdown_send, ec);
     if (!ec) {
-      stream_.expires_after(kLingerTime);
+      expires_after(kLingerTime);
       discard();
     }
   }
 
   void discard() {
-    stream_.async_read_some(
+    socket_.async_read_some(
         net::buffer(linger_buffer_),
         [self = shared_from_this()](beast::error_code ec, std::size_t n) {
           self->lingered_ += n;
@@ -204,21 +297,46 @@ class Session : public std::enable_shared_from_this<Session> {
         });
   }
 
-  beast::tcp_stream stream_;
+  Socket socket_;
   Shared& shared_;
+  Deadlines& deadlines_;
+  Clock::time_point deadline_ = Clock::time_point::max();
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
-  std::optional<http::response<http::string_body>> res_;
+  std::string out_;
   bool in_flight_ = false;
   Clock::time_point started_;
   std::array<char, 4096> linger_buffer_;
   size_t lingered_ = 0;
 };
 
+void Deadlines::arm() {
+  timer_.expires_after(period_);
+  timer_.async_wait([this](beast::error_code ec) {
+    if (ec) {
+      return;
+    }
+    const auto now = Clock::now();
+    // Closing a socket only queues its handlers, so no session leaves the set during the loop.
+    for (Session* s : sessions_) {
+      s->expire_if_due(now);
+    }
+    arm();
+  });
+}
+
+// One thread's io_context and its sessions' deadlines.
+struct Worker {
+  explicit Worker(std::chrono::milliseconds sweep) : ioc(1), deadlines(ioc, sessions, sweep) {}
+  std::unordered_set<Session*> sessions;  // first: destroyed after the io_context
+  net::io_context ioc;
+  Deadlines deadlines;
+};
+
 class Listener : public std::enable_shared_from_this<Listener> {
  public:
-  Listener(const std::vector<std::unique_ptr<net::io_context>>& contexts, Shared& shared)
-      : contexts_(contexts), shared_(shared), acceptor_(*contexts[0]), retry_(*contexts[0]) {}
+  Listener(const std::vector<std::unique_ptr<Worker>>& workers, Shared& shared)
+      : workers_(workers), shared_(shared), acceptor_(workers[0]->ioc), retry_(workers[0]->ioc) {}
 
   std::string bind(const std::string& host, int port) {
     beast::error_code ec;
@@ -248,9 +366,10 @@ class Listener : public std::enable_shared_from_this<Listener> {
 
   void accept() {
     // Connections go round-robin to the threads' own io_contexts, and stay there.
-    net::io_context& next = *contexts_[next_++ % contexts_.size()];
+    Worker& next = *workers_[next_++ % workers_.size()];
     acceptor_.async_accept(
-        next, beast::bind_front_handler(&Listener::on_accept, shared_from_this()));
+        next.ioc.get_executor(),
+        beast::bind_front_handler(&Listener::on_accept, shared_from_this(), &next));
   }
 
   void stop() {
@@ -262,7 +381,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
   }
 
  private:
-  void on_accept(beast::error_code ec, tcp::socket socket) {
+  void on_accept(Worker* worker, beast::error_code ec, Socket socket) {
     if (!acceptor_.is_open()) {
       return;
     }
@@ -279,13 +398,13 @@ class Listener : public std::enable_shared_from_this<Listener> {
       refuse(socket);
     } else {
       socket.set_option(tcp::no_delay(true), ec);
-      std::make_shared<Session>(std::move(socket), shared_)->start();
+      std::make_shared<Session>(std::move(socket), shared_, worker->deadlines)->start();
     }
     accept();
   }
 
   // Over --max_connections: a canned 503 if the socket takes it at once, then close.
-  void refuse(tcp::socket& socket) {
+  void refuse(Socket& socket) {
     static const std::string body =
         "{\"error\": \"too many connections (over --max_connections); try again\"}";
     static const std::string response =
@@ -298,7 +417,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
     shared_.metrics.connection_refused();
   }
 
-  const std::vector<std::unique_ptr<net::io_context>>& contexts_;
+  const std::vector<std::unique_ptr<Worker>>& workers_;
   size_t next_ = 0;
   Shared& shared_;
   tcp::acceptor acceptor_;
@@ -313,17 +432,21 @@ class Listener : public std::enable_shared_from_this<Listener> {
 struct HttpServer::Impl {
   Impl(const ServerOptions& options, const Api& api, Metrics& metrics)
       : shared{options, api, metrics} {
+    // Timeouts fire at most an eighth of the shorter timeout late (and every 5 to 100 ms).
+    const auto sweep = std::clamp(
+        std::min(options.header_timeout, options.read_timeout) / 8, std::chrono::milliseconds(5),
+        std::chrono::milliseconds(100));
     for (int i = 0; i < options.threads; ++i) {
-      contexts.push_back(std::make_unique<net::io_context>(1));
+      workers.push_back(std::make_unique<Worker>(sweep));
     }
   }
   void stop() {
-    for (auto& context : contexts) {
-      context->stop();
+    for (auto& worker : workers) {
+      worker->ioc.stop();
     }
   }
-  Shared shared;  // before the contexts: it outlives the sessions their destructors free
-  std::vector<std::unique_ptr<net::io_context>> contexts;
+  Shared shared;  // before the workers: it outlives the sessions their destructors free
+  std::vector<std::unique_ptr<Worker>> workers;
   std::shared_ptr<Listener> listener;
 };
 
@@ -333,13 +456,13 @@ HttpServer::HttpServer(const ServerOptions& options, const Api& api, Metrics& me
 HttpServer::~HttpServer() = default;
 
 std::string HttpServer::bind() {
-  impl_->listener = std::make_shared<Listener>(impl_->contexts, impl_->shared);
+  impl_->listener = std::make_shared<Listener>(impl_->workers, impl_->shared);
   return impl_->listener->bind(impl_->shared.options.host, impl_->shared.options.port);
 }
 
 void HttpServer::run() {
   Shared& shared = impl_->shared;
-  net::io_context& ioc = *impl_->contexts[0];
+  net::io_context& ioc = impl_->workers[0]->ioc;
   net::signal_set signals(ioc, SIGINT, SIGTERM);
   net::steady_timer drain_timer(ioc);
   Clock::time_point deadline;
@@ -379,12 +502,11 @@ void HttpServer::run() {
     check_drained();
   });
   impl_->listener->accept();
-  std::vector<net::executor_work_guard<net::io_context::executor_type>> busy;
   std::vector<std::thread> threads;
-  for (auto& context : impl_->contexts) {
-    busy.push_back(net::make_work_guard(*context));  // idle contexts wait for connections
-    if (context != impl_->contexts[0]) {
-      threads.emplace_back([&context] { context->run(); });
+  for (auto& worker : impl_->workers) {
+    worker->deadlines.start();  // keeps an idle context waiting for connections, too
+    if (worker != impl_->workers[0]) {
+      threads.emplace_back([&worker] { worker->ioc.run(); });
     }
   }
   ioc.run();
