@@ -3,7 +3,8 @@
 # (2.11 to 2.14, a CUDA build) and there may be no network:
 #   1. builds the extension with the CUDA kernels (LINREG_EXT_CUDA=1) and the C++ app (CMake);
 #   2. runs the CUDA tests (pytest -m cuda: kernels, half types, CPU agreement, CUDA graphs,
-#      the C++ app on --device cuda);
+#      the C++ app on --device cuda, a CUDA .pt2 package exported and run from C++, and
+#      linreg_serve --device cuda: the CPU server's text, and 16 clients x 100 requests);
 #   3. runs the GPU benchmark (bench/bench.py --device cuda);
 #   4. prints the benchmark's table and targets last.
 # Output goes to $OUT (default bench/gpu-results): logs, results.md, results.json, throughput.png.
@@ -55,7 +56,7 @@ fi
 
 step "CUDA tests (pytest -m cuda)"
 set +e
-LINREG_PREDICT="$PWD/build/cmake/linreg_predict" \
+LINREG_PREDICT="$PWD/build/cmake/linreg_predict" LINREG_SERVE="$PWD/build/cmake/linreg_serve" \
   "$PY" -m pytest -m cuda -q -rs -p no:cacheprovider tests 2>&1 | tee "$OUT/tests.log" | tail -25
 tests_rc=${PIPESTATUS[0]}
 set -e

@@ -601,6 +601,24 @@ def test_cuda_device_serves_the_same_text(start, models):
     assert call(cuda.addr, "POST", path, body) == call(cpu.addr, "POST", path, body)
 
 
+@pytest.mark.cuda
+def test_cuda_device_under_concurrent_load(start, models):
+    """16 keep-alive clients x 100 requests on a CUDA server: no failure, the CPU server's text."""
+    s = start("--model_base_path", models[0], "--device", "cuda", "--threads", 4)
+    bodies = [json.dumps({"instances": [float(k), 0.5 * k]}) for k in range(8)]
+
+    def text(x):  # as linreg_serve prints it: shortest round trip, integers without ".0"
+        return repr(3.5 * x + 7.75).removesuffix(".0")
+
+    expected = {b: f'{{"predictions": [{text(k)}, {text(0.5 * k)}]}}' for k, b in enumerate(bodies)}
+    results, errors = hammer(s.addr, bodies, threads=16, per_thread=100, seconds=60)
+    assert not errors
+    assert sum(map(len, results)) == 16 * 100
+    for i, per_thread in enumerate(results):
+        for k, (status, text) in enumerate(per_thread):
+            assert status == 200 and text == expected[bodies[(i + k) % len(bodies)]]
+
+
 @pytest.mark.skipif(not shutil.which("wrk"), reason="needs wrk (apt-get install wrk)")
 def test_benchmark_harness_runs(tmp_path):
     """bench/bench_serve.py end to end on tiny settings; speed is judged from a full run."""
