@@ -1,8 +1,8 @@
 // Boost.Beast sessions for linreg_serve (see http_server.h). Each connection is a chain of async
 // operations on one thread's io_context: read header (header timeout) -> the body, parsed from
 // what came with the header or read (read timeout, body limit) -> Api::handle on this thread ->
-// one write of the whole response (read timeout) -> next request or close. Beast parses requests;
-// responses are written as one buffer. The only shared state is three counters; the model
+// one gathered write of the whole response (read timeout) -> next request or close. Beast parses
+// requests; responses are written here. The only shared state is three counters; the model
 // versions live in the registry.
 #include "http_server.h"
 
@@ -219,7 +219,7 @@ class Session : public std::enable_shared_from_this<Session> {
                  std::to_string(shared_.options.max_body_bytes) + " bytes)");
   }
 
-  // The whole response, status line to body, in one buffer and one write.
+  // The whole response, status line to body, in one write (two buffers: head and body).
   void reply(Response response, bool keep_alive, unsigned version = 11) {
     begin_request();
     // Recorded before the write, so a client that has its response also finds it in the metrics.
@@ -244,10 +244,10 @@ class Session : public std::enable_shared_from_this<Session> {
       out_ += "\r\nConnection: keep-alive";
     }
     out_ += "\r\n\r\n";
-    out_ += response.body;
+    body_ = std::move(response.body);
     expires_after(shared_.options.read_timeout);
     net::async_write(
-        socket_, net::buffer(out_),
+        socket_, std::array<net::const_buffer, 2>{net::buffer(out_), net::buffer(body_)},
         beast::bind_front_handler(&Session::on_write, shared_from_this(), keep_alive));
   }
 
@@ -303,7 +303,8 @@ class Session : public std::enable_shared_from_this<Session> {
   Clock::time_point deadline_ = Clock::time_point::max();
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
-  std::string out_;
+  std::string out_;   // the status line and headers of the response being written
+  std::string body_;  // its body
   bool in_flight_ = false;
   Clock::time_point started_;
   std::array<char, 4096> linger_buffer_;
