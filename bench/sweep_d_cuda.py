@@ -63,8 +63,11 @@ ROW_SHAPES = [(1, 1, 1), (2, 1, 2), (4, 1, 4), (8, 1, 8), (32, 4, 8), (64, 8, 8)
 MAX_REGISTER_D = 256  # kMaxRegisterD in csrc/cuda/linreg_kernels.cuh; longer rows: a warp per row
 
 
-def kernel_label(D: int) -> str:
-    """Which CUDA kernel variant serves rows of D columns (see ROW_SHAPES)."""
+def kernel_label(D: int, device: str = "cuda") -> str:
+    """Which kernel variant serves rows of D columns: on CUDA from ROW_SHAPES, on the CPU the
+    loop the CPU backend itself names."""
+    if device == "cpu":
+        return torch.ops.linreg_ext._cpu_loop(D)
     if D > MAX_REGISTER_D:
         return "long rows"
     G, K = next(((g, k) for d, g, k in ROW_SHAPES if D <= d), (32, 8))
@@ -151,7 +154,21 @@ def first_call_s(fn, device) -> float:
     return time.perf_counter() - t0
 
 
-def shape_row(name, D, X, y, timed) -> dict:
+def compile_or_report(fns, device, D) -> float | str:
+    """The compiled function's first call in seconds (its compilation), or, if torch.compile
+    fails, the error's first line, with eager and compiled taken out of fns: a one-shot GPU run
+    keeps the sweep rather than lose it to the comparison."""
+    try:
+        return first_call_s(fns["compiled"], device)
+    except Exception as e:  # any compiler failure: reported in the results, not hidden
+        del fns["eager"], fns["compiled"]
+        text = str(e).strip()
+        message = type(e).__name__ + (": " + text.splitlines()[0] if text else "")
+        print(f"torch.compile failed at D={D}; eager and compiled not measured: {message}")
+        return message
+
+
+def shape_row(name, D, X, y, timed, device) -> dict:
     """Ratios and GB/s of one shape from its timings (medians, and 10th percentiles)."""
     t = {k: v.median_s * 1e3 for k, v in timed.items()}
     p10 = {k: v.p10_s * 1e3 for k, v in timed.items()}
@@ -167,7 +184,7 @@ def shape_row(name, D, X, y, timed) -> dict:
         "dtype": name,
         "D": D,
         "N": X.shape[0],
-        "kernel": kernel_label(D),
+        "kernel": kernel_label(D, device),
         "ms": t,
         "ms_p10": p10,
         "floor_ms": floor,
@@ -200,10 +217,13 @@ def sweep(ds, dtypes, device, elements, budget_s, compare_ds, deadline, partial=
             X, w, b, y = problem(max(1, elements // D), D, DTYPES[name], device, seed=D)
             compare = compiled is not None and name == "float32" and D in compare_ds
             fns = implementations(X, w, b, y, compiled if compare else None)
-            first = first_call_s(fns["compiled"], device) if compare else None
+            first = compile_or_report(fns, device, D) if compare else None
             timed = time_interleaved(fns, device, budget_s=budget_s * len(fns), min_samples=5)
-            rows.append(shape_row(name, D, X, y, timed))
-            if compare:
+            rows.append(shape_row(name, D, X, y, timed, device))
+            if isinstance(first, str):  # torch.compile failed: the error, and no comparison
+                rows[-1]["compile_error"] = first
+                compiled = None
+            elif compare:
                 rows[-1]["compiled_first_call_s"] = first
             r = rows[-1]
             print(
@@ -252,17 +272,33 @@ def markdown(results) -> str:
     dtypes = [d for d in DTYPES if any(r["dtype"] == d for r in rows)]
     by = {(r["dtype"], r["D"]): r for r in rows}
     ds = sorted({r["D"] for r in rows})
+    clock = "CUDA events" if cfg["device"] == "cuda" else "time.perf_counter"
+    device = m.get("gpu", m["cpu"])
+    if "cuda" in m:
+        device += f" ({m['sms']} SMs, {m['gpu_memory_GB']:.0f} GB), CUDA {m['cuda']}"
     lines = [
-        f"Device: {m.get('gpu', m['cpu'])}; torch {m['torch']}, Python {m['python']}; {m['date']}; "
+        f"Device: {device}; torch {m['torch']}, Python {m['python']}; {m['date']}; "
         f"{results['seconds']:.0f} s in all.",
         f"About {cfg['elements']:,} elements of X per shape; {cfg['budget_ms']:g} ms of timing per "
-        "implementation per shape (CUDA events on the GPU).",
+        f"implementation per shape ({clock}, interleaved rounds).",
     ]
     if results.get("stopped"):
         s = results["stopped"]
         lines.append(
             f"**Stopped at the {cfg['max_seconds']:g} s limit** before D={s['D']} {s['dtype']}: "
             f"{len(rows)} of {len(cfg['ds']) * len(cfg['dtypes'])} shapes measured."
+        )
+    lines += ["", "Worst ratio per dtype (medians), and the grad floor's bandwidth:", ""]
+    lines += ["| dtype | grad: worst (D) | forward: worst (D) | floor GB/s: min, median |"]
+    lines.append("|---|---|---|---|")
+    for d in dtypes:
+        mine = [r for r in rows if r["dtype"] == d]
+        g = max(mine, key=lambda r: r["grad_ratio"])
+        f = max(mine, key=lambda r: r["fwd_ratio"])
+        gbps = sorted(r["GBps"]["floor"] for r in mine)
+        lines.append(
+            f"| {d} | {g['grad_ratio']:.2f} ({g['D']}) | {f['fwd_ratio']:.2f} ({f['D']}) "
+            f"| {gbps[0]:.0f}, {gbps[len(gbps) // 2]:.0f} |"
         )
     lines += ["", "Time / same-run floor (medians), linear_mse_grad and linear_forward:", ""]
     lines.append("| D | kernel | " + " | ".join(f"{d} grad | {d} fwd" for d in dtypes) + " |")
@@ -272,7 +308,8 @@ def markdown(results) -> str:
         for d in dtypes:
             r = by.get((d, D))
             cells += [f"{r['grad_ratio']:.2f}", f"{r['fwd_ratio']:.2f}"] if r else ["-", "-"]
-        lines.append(f"| {D} | {kernel_label(D)} | " + " | ".join(cells) + " |")
+        kernel = next(r["kernel"] for r in rows if r["D"] == D)
+        lines.append(f"| {D} | {kernel} | " + " | ".join(cells) + " |")
     lines += ["", "GB/s achieved: grad floor / fused linear_mse_grad / fused linear_forward:", ""]
     lines.append("| D | " + " | ".join(dtypes) + " |")
     lines.append("|---|" + "---|" * len(dtypes))
@@ -301,6 +338,12 @@ def markdown(results) -> str:
                 f"| {t['compiled']:.3f} | {r['speedup']['eager']:.1f} "
                 f"| {r['speedup']['compiled']:.2f} | {r['compiled_first_call_s']:.1f} |"
             )
+    failed = next((r for r in rows if "compile_error" in r), None)
+    if failed:
+        lines.append(
+            f"\ntorch.compile failed at D={failed['D']}, so eager and compiled were not measured "
+            f"from there: {failed['compile_error']}"
+        )
     lines += ["", "Least-squares gate (relative error of the gradient, norm-wise):", ""]
     lines += ["| dtype | D | fused | PyTorch |", "|---|---|---|---|"]
     for g in results["gate"]:
@@ -403,6 +446,13 @@ def main(argv=None) -> int:
         "max_seconds": args.max_seconds,
     }
     results = {"machine": machine(device), "config": config}
+    if device == "cuda":
+        props = torch.cuda.get_device_properties(torch.cuda.current_device())
+        results["machine"].update(
+            cuda=torch.version.cuda,
+            sms=props.multi_processor_count,
+            gpu_memory_GB=props.total_memory / 1e9,
+        )
     results["gate"] = gate(ds, dtypes, device, elements)
     print(f"correctness gate passed ({time.monotonic() - start:.1f} s)", flush=True)
     partial = out / "sweep.partial.json"

@@ -113,9 +113,10 @@ def test_cuda_sweep_harness_writes_its_report(tmp_path):
     assert compared["speedup"]["compiled"] == pytest.approx(
         compared["ms"]["compiled"] / compared["ms"]["fused"]
     )
-    assert rows[-1]["kernel"] == "long rows"
     text = (tmp_path / "sweep.md").read_text()
-    assert "| 300 | long rows |" in text and "float32 against PyTorch" in text
+    for D in (1, 3, 17, 300):  # on the CPU the kernel column names the CPU backend's loop
+        assert f"| {D} | {torch.ops.linreg_ext._cpu_loop(D)} |" in text
+    assert "float32 against PyTorch" in text and "torch.compile failed" not in text
     assert "Targets (<= 1.15" in text and "Stopped" not in text
     assert (tmp_path / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not (tmp_path / "sweep.partial.json").exists()
@@ -193,3 +194,27 @@ def test_kernel_labels_follow_the_cuda_dispatch():
             G, K = pairs[next((i for i, lim in enumerate(limits) if D <= lim), len(limits))]
             want = f"G={G} K={K}"
         assert sweep_d_cuda.kernel_label(D) == want, D
+
+
+def test_a_failing_torch_compile_costs_the_comparison_only(monkeypatch):
+    def broken(fn):
+        def call(*args):
+            raise RuntimeError("no compiler here\nsecond line")
+
+        return call
+
+    monkeypatch.setattr(torch, "compile", broken)
+    rows, stopped = sweep_d_cuda.sweep(
+        [1, 2, 3], ["float32"], "cpu", 3000, 0.002, [1, 2], deadline=float("inf")
+    )
+    assert stopped is None and [r["D"] for r in rows] == [1, 2, 3]
+    assert rows[0]["compile_error"] == "RuntimeError: no compiler here"
+    assert all("speedup" not in r and "eager" not in r["ms"] for r in rows)
+    assert all(r["grad_ratio"] > 0 and r["fwd_ratio"] > 0 for r in rows)
+    config = {"device": "cpu", "elements": 3000, "budget_ms": 2, "ds": [1, 2, 3]}
+    results = {"machine": sweep_d_cuda.machine("cpu"), "config": config, "sweep": rows}
+    results |= {"gate": [], "targets": sweep_d_cuda.targets(rows), "seconds": 1.0}
+    assert (
+        "torch.compile failed at D=1, so eager and compiled were not measured from there: "
+        "RuntimeError: no compiler here"
+    ) in sweep_d_cuda.markdown(results)
