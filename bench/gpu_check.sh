@@ -7,7 +7,7 @@
 #      linreg_serve --device cuda: the CPU server's text, and 16 clients x 100 requests);
 #   3. runs the GPU benchmark (bench/bench.py --device cuda);
 #   4. runs the sweep over D (bench/sweep_d_cuda.py: D = 1..1024, four dtypes; about a minute,
-#      stopped between shapes at 120 s and killed at 240 s); its failure hides nothing above;
+#      stopped between shapes at 90 s and killed at 240 s); its failure hides nothing above;
 #   5. prints the benchmark's table and targets, then the sweep's targets, last.
 # Output goes to $OUT (default bench/gpu-results): logs, results.md, results.json, throughput.png,
 # and sweep/ (sweep.md, sweep.json, sweep.png). Exit status: the tests', else the sweep's.

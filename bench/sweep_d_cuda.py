@@ -9,17 +9,19 @@ correctness gate on the GPU (every D and dtype against the float64 reference, by
 in linreg_ext._accuracy; the gradient at an exact least-squares solution in float32/float64).
 
   floor (grad)     read X and y once: the faster of torch.sum and torch.amax of each
-  floor (forward)  read X (torch.sum) + write the output (out.zero_()); on the GPU a fresh output
-                   comes from the caching allocator, so there is no first touch to add
+  floor (forward)  read X (torch.sum) and write the output (out.zero_()), timed as one pair; on
+                   the GPU a fresh output comes from the caching allocator: no first touch to add
   eager, compiled  ((X @ w + b - y) ** 2).mean() with autograd, and torch.compile of the
-                   reference gradient, float32 at D = 1, 2, 4, 8, 16, 64 (full runs)
+                   reference gradient, float32 at D = 1, 2, 4, 8, 16, 64 (full runs), after the
+                   sweep: a slow or failing compiler costs this comparison, never the sweep
 All of a shape's implementations are timed with CUDA events in interleaved rounds (bench/timing.py),
 about 20 ms each; ratios are from the medians (and the 10th percentiles, recorded too): a GPU
 runs one process's kernels at a time, so the medians are not inflated by neighbours as the CPU
-sweep's are. No thread counts and no L2 ceiling: neither means anything for these kernels.
+sweep's are. No thread counts and no L2 ceiling: neither applies to a GPU run.
 
-The whole sweep takes about a minute on an H100; --max-seconds stops it between shapes (the
-report says where) so that a slow machine still writes its results. Writes DIR/sweep.json,
+The whole sweep is budgeted at about a minute on an H100 (an estimate: ~140 ms a shape, two
+torch.compile compilations; not yet run on a GPU); --max-seconds (90) stops it between shapes,
+the report says where, so that a slow machine still writes its results. Writes DIR/sweep.json,
 DIR/sweep.md (tables, targets) and DIR/sweep.png (fused/floor against D, per dtype).
 --device cpu runs the same harness on the CPU kernels (float32, float64; small sizes): what the
 tests check on a machine without a GPU. Exit status 2 when --device cuda has no GPU.
@@ -128,21 +130,18 @@ def least_squares_gate(ds, name, device) -> list[dict]:
     return rows
 
 
-def implementations(X, w, b, y, compiled=None) -> dict:
-    """What one shape times: the floors' passes, both ops, and eager/compiled when given."""
+def implementations(X, w, b, y) -> dict:
+    """What one shape times: the floors' passes and both ops."""
     out = torch.empty(X.shape[0], dtype=X.dtype, device=X.device)
-    fns = {
+    return {
         "sum": lambda: (X.sum(), y.sum()),
         "amax": lambda: (X.amax(), y.amax()),
-        "read_x": lambda: X.sum(),
-        "write_out": lambda: out.zero_(),
+        # one pair, as the grad floor's: the small write's launch hides under the read, as the
+        # forward kernel's does under its own (timed apart, a short write is launch-bound)
+        "read_write": lambda: (X.sum(), out.zero_()),
         "fused": lambda: linreg_ext.linear_mse_grad(X, w, b, y),
         "forward": lambda: linreg_ext.linear_forward(X, w, b),
     }
-    if compiled is not None:
-        fns["eager"] = lambda: eager_autograd(X, w, b, y)
-        fns["compiled"] = lambda: compiled(X, w, b, y)
-    return fns
 
 
 def first_call_s(fn, device) -> float:
@@ -154,20 +153,6 @@ def first_call_s(fn, device) -> float:
     return time.perf_counter() - t0
 
 
-def compile_or_report(fns, device, D) -> float | str:
-    """The compiled function's first call in seconds (its compilation), or, if torch.compile
-    fails, the error's first line, with eager and compiled taken out of fns: a one-shot GPU run
-    keeps the sweep rather than lose it to the comparison."""
-    try:
-        return first_call_s(fns["compiled"], device)
-    except Exception as e:  # any compiler failure: reported in the results, not hidden
-        del fns["eager"], fns["compiled"]
-        text = str(e).strip()
-        message = type(e).__name__ + (": " + text.splitlines()[0] if text else "")
-        print(f"torch.compile failed at D={D}; eager and compiled not measured: {message}")
-        return message
-
-
 def shape_row(name, D, X, y, timed, device) -> dict:
     """Ratios and GB/s of one shape from its timings (medians, and 10th percentiles)."""
     t = {k: v.median_s * 1e3 for k, v in timed.items()}
@@ -176,11 +161,11 @@ def shape_row(name, D, X, y, timed, device) -> dict:
     fwd_mb = (X.nbytes + X.shape[0] * X.element_size()) / 1e6  # read X, write pred
 
     def floors(ms):
-        return min(ms["sum"], ms["amax"]), ms["read_x"] + ms["write_out"]
+        return min(ms["sum"], ms["amax"]), ms["read_write"]
 
     floor, fwd_floor = floors(t)
     floor_p10, fwd_floor_p10 = floors(p10)
-    row = {
+    return {
         "dtype": name,
         "D": D,
         "N": X.shape[0],
@@ -200,31 +185,20 @@ def shape_row(name, D, X, y, timed, device) -> dict:
             "forward": fwd_mb / t["forward"],
         },
     }
-    if "eager" in t:
-        row["speedup"] = {k: t[k] / t["fused"] for k in ("eager", "compiled")}
-    return row
 
 
-def sweep(ds, dtypes, device, elements, budget_s, compare_ds, deadline, partial=None):
+def sweep(ds, dtypes, device, elements, budget_s, deadline, partial=None):
     """Every (D, dtype), D outermost so that a run stopped at the deadline has every dtype of the
     Ds it reached. Returns (rows, None) or (rows, the first shape not run)."""
     rows = []
-    compiled = torch.compile(reference.linear_mse_grad) if compare_ds else None
     for D in ds:
         for name in dtypes:
             if rows and time.monotonic() > deadline:
                 return rows, {"D": D, "dtype": name}
             X, w, b, y = problem(max(1, elements // D), D, DTYPES[name], device, seed=D)
-            compare = compiled is not None and name == "float32" and D in compare_ds
-            fns = implementations(X, w, b, y, compiled if compare else None)
-            first = compile_or_report(fns, device, D) if compare else None
+            fns = implementations(X, w, b, y)
             timed = time_interleaved(fns, device, budget_s=budget_s * len(fns), min_samples=5)
             rows.append(shape_row(name, D, X, y, timed, device))
-            if isinstance(first, str):  # torch.compile failed: the error, and no comparison
-                rows[-1]["compile_error"] = first
-                compiled = None
-            elif compare:
-                rows[-1]["compiled_first_call_s"] = first
             r = rows[-1]
             print(
                 f"{name:8s} D={D:4d} N={r['N']:>9d}  grad {r['grad_ratio']:.2f}  "
@@ -234,6 +208,51 @@ def sweep(ds, dtypes, device, elements, budget_s, compare_ds, deadline, partial=
             del X, w, b, y, fns  # free the shape's memory before the next one is made
             if partial:  # every finished shape, in case the run is cut short
                 partial.write_text(json.dumps(rows))
+    return rows, None
+
+
+def compare(ds, device, elements, budget_s, deadline) -> tuple[list[dict], str | None]:
+    """float32 linear_mse_grad against eager autograd and torch.compile (default dynamic shapes:
+    D = 1 compiles static, the next D once more with dynamic sizes), after the sweep, so that
+    neither a slow compiler nor a failing one costs the sweep. Returns (rows, None), or the rows
+    so far and why it stopped (the time limit, or torch.compile's error: reported, not raised)."""
+    rows = []
+    compiled = torch.compile(reference.linear_mse_grad)
+    for D in ds:
+        if time.monotonic() > deadline:
+            return rows, f"stopped at the time limit before D={D}"
+        X, w, b, y = problem(max(1, elements // D), D, torch.float32, device, seed=D)
+        floors = implementations(X, w, b, y)
+        fns = {
+            "sum": floors["sum"],
+            "amax": floors["amax"],
+            "fused": floors["fused"],
+            "eager": lambda X=X, w=w, b=b, y=y: eager_autograd(X, w, b, y),
+            "compiled": lambda X=X, w=w, b=b, y=y: compiled(X, w, b, y),
+        }
+        try:
+            first = first_call_s(fns["compiled"], device)  # compiles (or recompiles) here
+        except Exception as e:  # any compiler failure: in the report, and the sweep is kept
+            text = str(e).strip()
+            error = type(e).__name__ + (": " + text.splitlines()[0] if text else "")
+            return rows, f"torch.compile failed at D={D}: {error}"
+        timed = time_interleaved(fns, device, budget_s=budget_s * len(fns), min_samples=5)
+        t = {k: v.median_s * 1e3 for k, v in timed.items()}
+        rows.append(
+            {
+                "D": D,
+                "N": X.shape[0],
+                "ms": t,
+                "floor_ms": min(t["sum"], t["amax"]),
+                "speedup": {k: t[k] / t["fused"] for k in ("eager", "compiled")},
+                "compiled_first_call_s": first,
+            }
+        )
+        print(
+            f"float32  D={D:4d} fused {t['fused']:.3f} ms, eager {t['eager']:.3f} ms, compiled "
+            f"{t['compiled']:.3f} ms (first call {first:.1f} s)",
+            flush=True,
+        )
     return rows, None
 
 
@@ -319,7 +338,7 @@ def markdown(results) -> str:
             g = by[(d, D)]["GBps"] if (d, D) in by else None
             cells.append(f"{g['floor']:.0f} / {g['fused']:.0f} / {g['forward']:.0f}" if g else "-")
         lines.append(f"| {D} | " + " | ".join(cells) + " |")
-    compared = [r for r in rows if "speedup" in r]
+    compared = results["compare"]
     if compared:
         lines += [
             "",
@@ -338,12 +357,8 @@ def markdown(results) -> str:
                 f"| {t['compiled']:.3f} | {r['speedup']['eager']:.1f} "
                 f"| {r['speedup']['compiled']:.2f} | {r['compiled_first_call_s']:.1f} |"
             )
-    failed = next((r for r in rows if "compile_error" in r), None)
-    if failed:
-        lines.append(
-            f"\ntorch.compile failed at D={failed['D']}, so eager and compiled were not measured "
-            f"from there: {failed['compile_error']}"
-        )
+    if results["compare_note"]:
+        lines += ["", f"Eager and compiled: {results['compare_note']}."]
     lines += ["", "Least-squares gate (relative error of the gradient, norm-wise):", ""]
     lines += ["| dtype | D | fused | PyTorch |", "|---|---|---|---|"]
     for g in results["gate"]:
@@ -405,7 +420,7 @@ def parse_args(argv):
     p.add_argument("--compare-ds", type=int_list, help=f"D for eager/compiled ({COMPARE_DS})")
     p.add_argument("--elements", type=int, help="elements of X per shape (cuda 2^26, cpu 2^18)")
     p.add_argument("--budget-ms", type=float, default=20.0, help="timing per implementation")
-    p.add_argument("--max-seconds", type=float, default=120.0, help="stop between shapes after")
+    p.add_argument("--max-seconds", type=float, default=90.0, help="stop between shapes after")
     return p.parse_args(argv)
 
 
@@ -458,9 +473,14 @@ def main(argv=None) -> int:
     partial = out / "sweep.partial.json"
     deadline = start + args.max_seconds
     results["sweep"], results["stopped"] = sweep(
-        ds, dtypes, device, elements, args.budget_ms / 1e3, compare_ds, deadline, partial
+        ds, dtypes, device, elements, args.budget_ms / 1e3, deadline, partial
     )
     partial.unlink(missing_ok=True)
+    results["compare"], results["compare_note"] = [], None
+    if compare_ds:
+        results["compare"], results["compare_note"] = compare(
+            compare_ds, device, elements, args.budget_ms / 1e3, deadline
+        )
     results["targets"] = targets(results["sweep"])
     results["seconds"] = time.monotonic() - start
     (out / "sweep.json").write_text(json.dumps(results, indent=2))

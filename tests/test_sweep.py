@@ -104,15 +104,16 @@ def test_cuda_sweep_harness_writes_its_report(tmp_path):
         t = r["ms"]
         floor = min(t["sum"], t["amax"])
         assert r["grad_ratio"] == pytest.approx(t["fused"] / floor)
-        assert r["fwd_ratio"] == pytest.approx(t["forward"] / (t["read_x"] + t["write_out"]))
+        assert r["fwd_ratio"] == pytest.approx(t["forward"] / t["read_write"])
         grad_bytes = r["N"] * (r["D"] + 1) * itemsize  # X and y, read once
         assert r["GBps"]["floor"] == pytest.approx(grad_bytes / (floor * 1e-3) / 1e9)
         assert r["GBps"]["forward"] == pytest.approx(grad_bytes / (t["forward"] * 1e-3) / 1e9)
-        assert ("speedup" in r) == ((r["dtype"], r["D"]) == ("float32", 1))
-    compared = next(r for r in rows if "speedup" in r)
-    assert compared["speedup"]["compiled"] == pytest.approx(
-        compared["ms"]["compiled"] / compared["ms"]["fused"]
-    )
+    (compared,) = results["compare"]  # float32 at D = 1, after the sweep
+    assert compared["D"] == 1 and results["compare_note"] is None
+    for impl in ("eager", "compiled"):
+        assert compared["speedup"][impl] == pytest.approx(
+            compared["ms"][impl] / compared["ms"]["fused"]
+        )
     text = (tmp_path / "sweep.md").read_text()
     for D in (1, 3, 17, 300):  # on the CPU the kernel column names the CPU backend's loop
         assert f"| {D} | {torch.ops.linreg_ext._cpu_loop(D)} |" in text
@@ -196,7 +197,7 @@ def test_kernel_labels_follow_the_cuda_dispatch():
         assert sweep_d_cuda.kernel_label(D) == want, D
 
 
-def test_a_failing_torch_compile_costs_the_comparison_only(monkeypatch):
+def test_a_failing_torch_compile_costs_the_comparison_only(monkeypatch, tmp_path):
     def broken(fn):
         def call(*args):
             raise RuntimeError("no compiler here\nsecond line")
@@ -204,17 +205,11 @@ def test_a_failing_torch_compile_costs_the_comparison_only(monkeypatch):
         return call
 
     monkeypatch.setattr(torch, "compile", broken)
-    rows, stopped = sweep_d_cuda.sweep(
-        [1, 2, 3], ["float32"], "cpu", 3000, 0.002, [1, 2], deadline=float("inf")
-    )
-    assert stopped is None and [r["D"] for r in rows] == [1, 2, 3]
-    assert rows[0]["compile_error"] == "RuntimeError: no compiler here"
-    assert all("speedup" not in r and "eager" not in r["ms"] for r in rows)
-    assert all(r["grad_ratio"] > 0 and r["fwd_ratio"] > 0 for r in rows)
-    config = {"device": "cpu", "elements": 3000, "budget_ms": 2, "ds": [1, 2, 3]}
-    results = {"machine": sweep_d_cuda.machine("cpu"), "config": config, "sweep": rows}
-    results |= {"gate": [], "targets": sweep_d_cuda.targets(rows), "seconds": 1.0}
-    assert (
-        "torch.compile failed at D=1, so eager and compiled were not measured from there: "
-        "RuntimeError: no compiler here"
-    ) in sweep_d_cuda.markdown(results)
+    args = TINY + ["--dtypes", "float32", "--compare-ds", "1,2", "--out", str(tmp_path)]
+    assert sweep_d_cuda.main(args) == 0
+    results = json.loads((tmp_path / "sweep.json").read_text())
+    assert [r["D"] for r in results["sweep"]] == [1, 3, 17, 300]  # the sweep is whole
+    assert results["compare"] == []
+    note = "torch.compile failed at D=1: RuntimeError: no compiler here"
+    assert results["compare_note"] == note
+    assert f"Eager and compiled: {note}." in (tmp_path / "sweep.md").read_text()
