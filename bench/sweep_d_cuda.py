@@ -12,14 +12,14 @@ in linreg_ext._accuracy; the gradient at an exact least-squares solution in floa
   floor (forward)  read X (torch.sum) and write the output (out.zero_()), timed as one pair; on
                    the GPU a fresh output comes from the caching allocator: no first touch to add
   eager, compiled  ((X @ w + b - y) ** 2).mean() with autograd, and torch.compile of the
-                   reference gradient, float32 at D = 1, 2, 4, 8, 16, 64 (full runs), after the
-                   sweep: a slow or failing compiler costs this comparison, never the sweep
+                   reference gradient (static shapes), float32 at D = 1, 2, 4, 8, 16, 64 (full
+                   runs), after the sweep: a slow or failing compiler costs this, never the sweep
 All of a shape's implementations are timed with CUDA events in interleaved rounds (bench/timing.py),
 about 20 ms each; ratios are from the medians (and the 10th percentiles, recorded too): a GPU
 runs one process's kernels at a time, so the medians are not inflated by neighbours as the CPU
 sweep's are. No thread counts and no L2 ceiling: neither applies to a GPU run.
 
-The whole sweep is budgeted at about a minute on an H100 (an estimate: ~140 ms a shape, two
+The whole sweep is budgeted at about a minute on an H100 (an estimate: ~120 ms a shape, six
 torch.compile compilations; not yet run on a GPU); --max-seconds (90) stops it between shapes,
 the report says where, so that a slow machine still writes its results. Writes DIR/sweep.json,
 DIR/sweep.md (tables, targets) and DIR/sweep.png (fused/floor against D, per dtype).
@@ -212,48 +212,55 @@ def sweep(ds, dtypes, device, elements, budget_s, deadline, partial=None):
 
 
 def compare(ds, device, elements, budget_s, deadline) -> tuple[list[dict], str | None]:
-    """float32 linear_mse_grad against eager autograd and torch.compile (default dynamic shapes:
-    D = 1 compiles static, the next D once more with dynamic sizes), after the sweep, so that
-    neither a slow compiler nor a failing one costs the sweep. Returns (rows, None), or the rows
-    so far and why it stopped (the time limit, or torch.compile's error: reported, not raised)."""
+    """float32 linear_mse_grad against eager autograd and torch.compile, compiled for each shape
+    (static shapes, as bench.py and a training loop of fixed shape have them), after the sweep, so
+    that neither a slow compiler nor a failing one costs the sweep. Returns (rows, None), or the
+    rows so far and why it stopped (the time limit, or torch.compile's error: reported, not
+    raised)."""
     rows = []
-    compiled = torch.compile(reference.linear_mse_grad)
     for D in ds:
         if time.monotonic() > deadline:
             return rows, f"stopped at the time limit before D={D}"
-        X, w, b, y = problem(max(1, elements // D), D, torch.float32, device, seed=D)
-        floors = implementations(X, w, b, y)
-        fns = {
-            "sum": floors["sum"],
-            "amax": floors["amax"],
-            "fused": floors["fused"],
-            "eager": lambda X=X, w=w, b=b, y=y: eager_autograd(X, w, b, y),
-            "compiled": lambda X=X, w=w, b=b, y=y: compiled(X, w, b, y),
-        }
         try:
-            first = first_call_s(fns["compiled"], device)  # compiles (or recompiles) here
-        except Exception as e:  # any compiler failure: in the report, and the sweep is kept
-            text = str(e).strip()
-            error = type(e).__name__ + (": " + text.splitlines()[0] if text else "")
-            return rows, f"torch.compile failed at D={D}: {error}"
-        timed = time_interleaved(fns, device, budget_s=budget_s * len(fns), min_samples=5)
-        t = {k: v.median_s * 1e3 for k, v in timed.items()}
-        rows.append(
-            {
-                "D": D,
-                "N": X.shape[0],
-                "ms": t,
-                "floor_ms": min(t["sum"], t["amax"]),
-                "speedup": {k: t[k] / t["fused"] for k in ("eager", "compiled")},
-                "compiled_first_call_s": first,
-            }
-        )
+            rows.append(compare_one(D, device, elements, budget_s))
+        except CompileFailed as e:
+            return rows, f"torch.compile failed at D={D}: {e}"
+        t = rows[-1]["ms"]
         print(
             f"float32  D={D:4d} fused {t['fused']:.3f} ms, eager {t['eager']:.3f} ms, compiled "
-            f"{t['compiled']:.3f} ms (first call {first:.1f} s)",
+            f"{t['compiled']:.3f} ms (first call {rows[-1]['compiled_first_call_s']:.1f} s)",
             flush=True,
         )
     return rows, None
+
+
+class CompileFailed(Exception):
+    """torch.compile raised: the message is the original error's type and first line."""
+
+
+def compare_one(D, device, elements, budget_s) -> dict:
+    """One D of compare(): the grad floor, fused, eager and a fresh static torch.compile."""
+    X, w, b, y = problem(max(1, elements // D), D, torch.float32, device, seed=D)
+    fns = {k: v for k, v in implementations(X, w, b, y).items() if k in ("sum", "amax", "fused")}
+    fns["eager"] = lambda: eager_autograd(X, w, b, y)
+    try:
+        torch._dynamo.reset()  # a fresh compilation for this shape, as bench.py does
+        compiled = torch.compile(reference.linear_mse_grad, dynamic=False)
+        fns["compiled"] = lambda: compiled(X, w, b, y)
+        first = first_call_s(fns["compiled"], device)  # the compilation
+    except Exception as e:  # any compiler failure: reported by compare(), the sweep is kept
+        text = str(e).strip()
+        raise CompileFailed(type(e).__name__ + (": " + text.splitlines()[0] if text else "")) from e
+    timed = time_interleaved(fns, device, budget_s=budget_s * len(fns), min_samples=5)
+    t = {k: v.median_s * 1e3 for k, v in timed.items()}
+    return {
+        "D": D,
+        "N": X.shape[0],
+        "ms": t,
+        "floor_ms": min(t["sum"], t["amax"]),
+        "speedup": {k: t[k] / t["fused"] for k in ("eager", "compiled")},
+        "compiled_first_call_s": first,
+    }
 
 
 def targets(rows) -> list[dict]:
@@ -342,7 +349,7 @@ def markdown(results) -> str:
     if compared:
         lines += [
             "",
-            "float32 against PyTorch (torch.compile with its default dynamic shapes):",
+            "float32 against PyTorch (torch.compile with static shapes, compiled for each D):",
             "",
         ]
         lines.append(

@@ -198,7 +198,7 @@ def test_kernel_labels_follow_the_cuda_dispatch():
 
 
 def test_a_failing_torch_compile_costs_the_comparison_only(monkeypatch, tmp_path):
-    def broken(fn):
+    def broken(fn, **options):
         def call(*args):
             raise RuntimeError("no compiler here\nsecond line")
 
