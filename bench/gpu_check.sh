@@ -6,10 +6,13 @@
 #      the C++ app on --device cuda, a CUDA .pt2 package exported and run from C++, and
 #      linreg_serve --device cuda: the CPU server's text, and 16 clients x 100 requests);
 #   3. runs the GPU benchmark (bench/bench.py --device cuda);
-#   4. prints the benchmark's table and targets last.
-# Output goes to $OUT (default bench/gpu-results): logs, results.md, results.json, throughput.png.
+#   4. runs the sweep over D (bench/sweep_d_cuda.py: D = 1..1024, four dtypes; about a minute,
+#      stopped between shapes at 90 s and killed at 240 s); its failure hides nothing above;
+#   5. prints the benchmark's table and targets, then the sweep's targets, last.
+# Output goes to $OUT (default bench/gpu-results): logs, results.md, results.json, throughput.png,
+# and sweep/ (sweep.md, sweep.json, sweep.png). Exit status: the tests', else the sweep's.
 #
-#   bench/gpu_check.sh                 everything (about 8 minutes on an H100 machine)
+#   bench/gpu_check.sh                 everything (about 8-9 minutes on an H100 machine)
 #   bench/gpu_check.sh --build-only    steps 1 only: what a machine without a GPU can check
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,9 +67,27 @@ set -e
 step "GPU benchmark"
 "$PY" bench/bench.py --device cuda --out "$OUT" 2>&1 | tee "$OUT/bench.log" | grep -v "^\[" | tail -30
 
+step "CUDA sweep over D (bench/sweep_d_cuda.py)"
+set +e
+timeout 240 "$PY" bench/sweep_d_cuda.py --out "$OUT/sweep" 2>&1 | tee "$OUT/sweep.log" |
+  grep -E "^(correctness gate|stopped|wrote|error|Traceback|AssertionError)"
+sweep_rc=${PIPESTATUS[0]}
+set -e
+
 step "results ($OUT/results.md)"
 sed -n '/^### linear_mse_grad/,/^### linear_forward/p' "$OUT/results.md" | head -n -1
 grep -E "^\[(met|NOT MET)\]" "$OUT/bench.log"
+
+step "sweep targets ($OUT/sweep/sweep.md)"
+if [[ $sweep_rc == 0 ]]; then
+  awk '/^Targets/ { on = 1 } on && n++ < 40' "$OUT/sweep/sweep.md"  # every miss: in sweep.md
+else
+  tail -15 "$OUT/sweep.log"
+  [[ -f "$OUT/sweep/sweep.partial.json" ]] &&
+    echo "the shapes finished before it stopped: $OUT/sweep/sweep.partial.json"
+fi
 echo
 echo "CUDA tests: $([[ $tests_rc == 0 ]] && echo passed || echo "FAILED (exit $tests_rc)")"
-exit "$tests_rc"
+echo "CUDA sweep: $([[ $sweep_rc == 0 ]] && echo done ||
+  echo "FAILED (exit $sweep_rc$([[ $sweep_rc == 124 ]] && echo ": killed at 240 s"))")"
+exit $((tests_rc != 0 ? tests_rc : sweep_rc))

@@ -1,6 +1,8 @@
 """The CPU kernels against the read floor at every number of features D.
 
-    python bench/sweep_d.py [--quick] [--out DIR]
+    python bench/sweep_d.py [--quick] [--out DIR] [--device cuda]
+
+(--device cuda runs the GPU sweep, bench/sweep_d_cuda.py, with the other arguments.)
 
 Sweeps D = 1..64, 96, 128, 256, 512, 1024 for linear_mse_grad and linear_forward, float32 and
 float64, 1 and 2 threads, about 16M elements of X per shape (N scaled), after a correctness gate
@@ -353,7 +355,19 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="a few D, small sizes (seconds)")
     parser.add_argument("--out", default="bench/results", help="directory for the outputs")
     parser.add_argument("--ds", help="comma-separated D to sweep instead of all")
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--device",
+        choices=["cpu", "cuda"],
+        default="cpu",
+        help="cuda: run bench/sweep_d_cuda.py with these arguments (it has more options)",
+    )
+    args, rest = parser.parse_known_args(argv)
+    if args.device == "cuda":
+        import sweep_d_cuda
+
+        return sweep_d_cuda.main(sys.argv[1:] if argv is None else argv)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     ds = [int(d) for d in args.ds.split(",")] if args.ds else QUICK_DS if args.quick else DS
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
