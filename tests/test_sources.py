@@ -19,7 +19,7 @@ import torch
 
 from linreg_ext import datasets, sources
 from linreg_ext.numbers import parse_number
-from linreg_ext.readers import csv_files
+from linreg_ext.readers import csv_text
 from linreg_ext.sources import DataError, column_stats, open_source, parse_memory_budget
 
 FORMATS = [".csv", ".parquet", ".npy"]
@@ -180,8 +180,8 @@ def test_csv_fast_and_field_paths_give_float_values(tmp_path, monkeypatch):
     quoted = tmp_path / "quoted.csv"
     quoted.write_text('a,b,"y"\n# comment\n\n' + body.replace("\n", "\r\n"))
     calls = []
-    field_block = csv_files._field_block
-    monkeypatch.setattr(csv_files, "_field_block", lambda *a: calls.append(1) or field_block(*a))
+    field_block = csv_text._field_block
+    monkeypatch.setattr(csv_text, "_field_block", lambda *a: calls.append(1) or field_block(*a))
     for path, fast in [(plain, True), (quoted, False)]:
         calls.clear()
         for chunk_rows in (1000, 7):
@@ -201,7 +201,7 @@ def test_pyarrow_accepts_only_what_the_grammar_accepts():
     alphabet = "0123456789+-.eE \t"
     for _ in range(2000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 7)))
-        block = csv_files._plain_block(f"{text},1\n".encode(), ["a", "y"], 2, "float64")
+        block = csv_text._plain_block(f"{text},1\n".encode(), ["a", "y"], 2, "float64")
         try:
             expected = parse_number(text)
         except ValueError:
@@ -212,7 +212,7 @@ def test_pyarrow_accepts_only_what_the_grammar_accepts():
 
 
 def test_csv_in_small_blocks_and_long_lines(tmp_path, monkeypatch):
-    monkeypatch.setattr(csv_files, "BLOCK_BYTES", 64)  # many blocks; lines longer than one
+    monkeypatch.setattr(csv_text, "BLOCK_BYTES", 64)  # many blocks; lines longer than one
     values = table(rows=60)
     values[5, 2] = float("1." + "1" * 90)  # a 90-digit field: a line longer than a block
     lines = ["x0,x1,x2,y", "# a comment"]
