@@ -5,17 +5,19 @@ memory of a streamed .npy.
 Expected values come from numpy / float() on the data the test wrote, never from the reader.
 """
 
+import json
 import random
 import struct
-import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
+from conftest import run_python
 
 from linreg_ext import datasets, sources
 from linreg_ext.numbers import parse_number
@@ -536,12 +538,19 @@ def test_streamed_npy_keeps_memory_bounded_by_the_chunk(tmp_path):
     # chunks (the file's rows, X and y) and a fixed allowance, never by the file's size.
     path = tmp_path / "big.npy"
     np.save(path, np.random.default_rng(0).standard_normal((655360, 8)))
-    out = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(MEMORY_SCRIPT), str(path), "16384"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
+    out = run_python("-c", textwrap.dedent(MEMORY_SCRIPT), path, "16384", timeout=120)
+    assert out.returncode == 0, out.stderr
+    out = out.stdout.split()
     chunks, before, after = int(out[0]), float(out[1]), float(out[2])
     assert chunks == 40
     assert after - before < 4 * 1 + 8, (before, after)  # MiB: 4 chunks' worth + 8 MiB allowance
+
+
+def test_bench_data_checks_and_reports_every_loader(tmp_path):
+    bench = Path(__file__).resolve().parents[1] / "bench" / "bench_data.py"
+    out = run_python(bench, "--rows", "3000", "--out", tmp_path, "--workdir", tmp_path, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    results = json.loads((tmp_path / "data.json").read_text())["results"]
+    assert len(results) == 7 and all(r["rows"] == 3000 and r["seconds"] > 0 for r in results)
+    assert "| CSV, numpy.loadtxt | 3,000 |" in (tmp_path / "data.md").read_text()
+    assert {p.name for p in tmp_path.iterdir()} == {"data.json", "data.md"}  # data removed

@@ -126,7 +126,8 @@ def _plain_block(block: bytes, names: list[str], first_line: int, dtype: str) ->
     leaves it to the field-by-field reader, which says what is wrong if anything is."""
     if block.translate(None, _PLAIN):
         return None  # a character outside plain numbers
-    if block.count(b"\r") != block.count(b"\r\n"):
+    returns = block.count(b"\r")
+    if returns and returns != block.count(b"\r\n"):
         return None  # a lone "\r", which pyarrow would end a line at
     lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
     try:
