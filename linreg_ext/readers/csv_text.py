@@ -15,6 +15,7 @@ which gives the precise message of an error: `file: line L, column C ('name'): .
 
 from __future__ import annotations
 
+import os
 from array import array
 from pathlib import Path
 
@@ -26,7 +27,8 @@ from ..csv_input import InputError, content_line_spans, is_name, split_line
 from ..numbers import parse_number, parse_numbers, quote_text
 from .common import DataError, float32_overflow
 
-BLOCK_BYTES = 8 << 20  # memory of a read is bounded by a few blocks, whatever the file's size
+BLOCK_BYTES = 4 << 20  # memory of a read is bounded by a few blocks, whatever the file's size
+_THREAD_BYTES = max(1 << 16, BLOCK_BYTES // (os.cpu_count() or 1))  # pyarrow's unit of work
 _PLAIN = b"0123456789+-.eE \t\r\n,"  # the characters of files of plain numbers
 _PARSE = pacsv.ParseOptions(quote_char=False, double_quote=False, escape_char=False)
 
@@ -133,7 +135,7 @@ def _plain_block(block: bytes, names: list[str], first_line: int, dtype: str) ->
     try:
         table = pacsv.read_csv(
             pa.py_buffer(block),
-            read_options=pacsv.ReadOptions(column_names=names),
+            read_options=pacsv.ReadOptions(column_names=names, block_size=_THREAD_BYTES),
             parse_options=_PARSE,
             convert_options=pacsv.ConvertOptions(
                 column_types={name: pa.float64() for name in names},

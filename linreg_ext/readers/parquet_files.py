@@ -65,6 +65,7 @@ class ParquetData:
         if self._cursor is not None and self._cursor[0] == start:
             _, batches, pending = self._cursor
             return batches, pending
+        self.release()
         group = bisect.bisect_right(self._group_starts, start) - 1
         try:
             reader = pq.ParquetFile(self.path, pre_buffer=False, buffer_size=1 << 20)
@@ -98,6 +99,8 @@ class ParquetData:
             filled += take
             skip += take
         self._cursor = (piece.stop, batches, (skip, batch))
+        if piece.stop == self.rows:
+            self.release()  # closed when done, not left to the interpreter's exit
         return checked_values(values, dtype, self.path, self.names, piece.start)
 
     def _column(self, column: pa.Array, first_row: int, j: int) -> np.ndarray:
@@ -113,4 +116,6 @@ class ParquetData:
 
     def release(self) -> None:
         """Closes the batch stream of the last chunk read."""
-        self._cursor = None
+        if self._cursor is not None:
+            self._cursor[1].close()
+            self._cursor = None
