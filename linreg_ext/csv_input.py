@@ -108,7 +108,20 @@ def content_lines(data: bytes) -> Iterator[tuple[int, str]]:
     comment lines skipped. Undecodable bytes are kept as surrogates (quote_text shows them).
     """
     start = len(_BOM) if data.startswith(_BOM) else 0
-    lineno = 0
+    for lineno, line, _ in content_line_spans(data, start):
+        yield lineno, line
+
+
+def content_line_spans(
+    data: bytes, start: int = 0, first_line: int = 1
+) -> Iterator[tuple[int, str, int]]:
+    """(line number, text without its line end, offset just past its line end) of each content
+    line of data[start:], whose first line is line `first_line` of its file.
+
+    content_lines' rules without the BOM (a block from the middle of a file has none), with
+    the offsets that let a reader cut a file into chunks at line ends.
+    """
+    lineno = first_line - 1
     while start < len(data):  # line by line, lazily: a reader may stop after the header
         end = data.find(b"\n", start)
         end = len(data) if end < 0 else end
@@ -119,7 +132,7 @@ def content_lines(data: bytes) -> Iterator[tuple[int, str]]:
             line = line[:-1]
         content = line.strip(" \t")
         if content and content[0] != "#":
-            yield lineno, line
+            yield lineno, line, min(start, len(data))
 
 
 def samples_from_csv(data: bytes, name: str, in_features: int, float32: bool) -> np.ndarray:

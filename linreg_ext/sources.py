@@ -16,13 +16,15 @@ what `fit(Dataset)` trains on, and the stand-in for files in tests of the traini
 from __future__ import annotations
 
 import math
+import os
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from .datasets import DataError, Dataset, load_csv
+from .datasets import DataError, Dataset
 
 __all__ = [
     "Chunk",
@@ -31,10 +33,18 @@ __all__ = [
     "Source",
     "TensorSource",
     "column_stats",
+    "default_memory_budget",
     "open_source",
+    "parse_memory_budget",
+    "rows_per_chunk",
 ]
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
+# Bytes per value of a chunk while it is read: the file's text or Arrow buffers, the float64 parse,
+# the values in the training dtype, and X and y cut from them. A chunk read takes at most
+# 1/CHUNK_SHARE of the memory budget.
+READ_BYTES_PER_VALUE = 32
+CHUNK_SHARE = 8
 
 
 @dataclass
@@ -77,6 +87,12 @@ class Source(ABC):
     def nbytes(self) -> int:
         """The bytes of X and y of all rows in memory, in the training dtype."""
         return self.rows * (self.features + 1) * DTYPES[self.dtype].itemsize
+
+    def fits_in(self, budget: int) -> bool:
+        """Whether all rows in memory, plus the reading of the largest chunk, fit in `budget`
+        bytes: the trainer then holds the data; otherwise it streams the chunks every epoch."""
+        reading = max(self.chunk_rows, default=0) * (self.features + 1) * READ_BYTES_PER_VALUE
+        return self.nbytes + reading <= budget
 
     @abstractmethod
     def read_chunk(self, k: int) -> Chunk:
@@ -174,6 +190,69 @@ def column_stats(source: Source) -> ColumnStats:
 def open_source(
     spec, target=None, dtype="float32", chunk_rows=None, memory_budget=None, rank=0, world=1
 ) -> Source:
-    """PLACEHOLDER until the file readers land: one CSV, read whole (datasets.load_csv), this
-    rank's equal share of its rows."""
-    return TensorSource(load_csv(spec, target, dtype), chunk_rows, rank, world)
+    """The training data that `spec` names, as this process's Source.
+
+    Args:
+        spec: a .csv, .parquet or .npy file, a directory of such files (sorted by name, one
+            format), or a glob pattern (sorted matches). Shards must have the same columns.
+        target: the target column: a name for CSV and Parquet; for .npy an index (an int, or its
+            text "3", "-1") or the name c<index>. None: the last column.
+        dtype: "float32" or "float64", the chunks' dtype; float32 refuses values beyond its range.
+        chunk_rows: rows per chunk (the last of each file may be shorter; chunks never span files).
+            None: rows_per_chunk(memory_budget, columns), so that reading one chunk takes at most
+            an eighth of the budget.
+        memory_budget: bytes (None: default_memory_budget()); only used to size chunks here.
+        rank, world: this process and the process count; the Source holds only this rank's part
+            (readers/sharded.py: whole files when there are at least `world`, else row ranges).
+
+    CSV files are scanned when opened, and every value checked then (DataError naming the file,
+    line and column); Parquet and .npy files read only their headers, and check values in
+    read_chunk. The CSV rules are datasets.load_csv's (linreg_ext.readers.csv_files).
+    """
+    from .readers.sharded import open_files  # the readers build on this module's Source
+
+    return open_files(spec, target, dtype, chunk_rows, memory_budget, rank, world)
+
+
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+_BUDGET = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(?:([kmgt])(i?b)?|(b)?)\s*", re.IGNORECASE)
+
+
+def parse_memory_budget(text: str) -> int:
+    """Bytes from "1000000", "512M", "512MiB", "1.5G", "2GB", "64k": K, M, G, T (with an optional
+    "iB") are powers of 1024; KB, MB, GB, TB powers of 1000; a plain number is bytes."""
+    match = _BUDGET.fullmatch(str(text))
+    if match is None:
+        raise DataError(
+            f"a memory budget is a number of bytes with an optional unit (K, M, G, T, KiB, MB, "
+            f"...), e.g. 512M or 1.5GiB; got {text!r}"
+        )
+    number, unit, suffix, _ = match.groups()
+    unit = (unit or "").lower()
+    scale = 1000 ** " kmgt".index(unit) if suffix and suffix.lower() == "b" else _UNITS[unit]
+    value = int(float(number) * scale)
+    if value < 1:
+        raise DataError(f"a memory budget must be at least 1 byte, got {text!r}")
+    return value
+
+
+def default_memory_budget() -> int:
+    """Half the memory available now (MemAvailable of /proc/meminfo; elsewhere half the physical
+    memory), the budget when none is given."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024 // 2
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+    except (ValueError, OSError):
+        return 4 << 30
+
+
+def rows_per_chunk(budget: int, columns: int) -> int:
+    """Chunk rows for a budget: reading a chunk of `columns` values a row takes about
+    READ_BYTES_PER_VALUE bytes a value, and at most 1/CHUNK_SHARE of the budget."""
+    return max(1, budget // (CHUNK_SHARE * READ_BYTES_PER_VALUE * columns))
