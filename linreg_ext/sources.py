@@ -177,3 +177,38 @@ def open_source(
     """PLACEHOLDER until the file readers land: one CSV, read whole (datasets.load_csv), this
     rank's equal share of its rows."""
     return TensorSource(load_csv(spec, target, dtype), chunk_rows, rank, world)
+
+
+# --- stand-ins until the readers land ------------------------------------------------------------
+# The readers' branch defines parse_memory_budget, default_memory_budget and Source.fits_in for
+# real; the lead drops this block at merge in favour of those. Only what the trainer calls.
+
+_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+def parse_memory_budget(text: str) -> int:
+    """'512M', '2G', '1.5G' or a number of bytes -> bytes (ValueError naming the text)."""
+    s = str(text).strip().upper().removesuffix("B")
+    unit = s[-1:] if s[-1:] in _UNITS else ""
+    try:
+        value = float(s[: len(s) - len(unit)])
+    except ValueError:
+        value = math.nan
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"memory budget {text!r} is not a size such as 512M or 2G")
+    return int(value * _UNITS[unit])
+
+
+def default_memory_budget() -> int:
+    """A quarter of the machine's physical memory."""
+    import os
+
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
+
+
+if not hasattr(Source, "fits_in"):
+
+    def _fits_in(self: Source, budget_bytes: int) -> bool:
+        return self.nbytes <= budget_bytes
+
+    Source.fits_in = _fits_in
