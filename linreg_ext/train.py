@@ -236,9 +236,8 @@ def _same_file(a, b) -> bool:
         return False
 
 
-def open_data(args, config: TrainConfig, group: Group):
+def open_data(args, config: TrainConfig, group: Group, budget: int | None):
     """This rank's Source: --data through open_source, or the bundled data."""
-    budget = parse_memory_budget(args.memory_budget) if args.memory_budget else None
     if args.chunk_rows is not None and args.chunk_rows < 1:
         raise ConfigError("chunk_rows", f"must be at least 1, got {args.chunk_rows}")
     if args.data:
@@ -270,6 +269,7 @@ def main(argv=None) -> int:
             )
         if args.checkpoint_every is not None and args.out is None:
             raise ConfigError("checkpoint_every", "needs --out, the file to write")
+        budget = parse_memory_budget(args.memory_budget) if args.memory_budget else None
         resume = resume_state(args.resume) if args.resume else None
         config = config_from(args, resume)
         check_config(config)
@@ -281,7 +281,7 @@ def main(argv=None) -> int:
         def prepare():
             if rank0 and args.out is not None:
                 check_output(args.out, force)
-            return open_data(args, config, group)
+            return open_data(args, config, group, budget)
 
         source = checked(group, prepare)
         hooks = Hooks(checkpoint_every=args.checkpoint_every)
@@ -305,9 +305,7 @@ def main(argv=None) -> int:
                 progress=rank0 and not args.quiet,
                 group=group,
                 keep_in_memory=False if args.chunk_rows is not None else None,
-                memory_budget=parse_memory_budget(args.memory_budget)
-                if args.memory_budget
-                else None,
+                memory_budget=budget,
                 resume=resume,
                 hooks=hooks,
                 description=args.data if group.world > 1 else None,
