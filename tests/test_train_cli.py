@@ -294,10 +294,10 @@ def test_closed_stdout_still_saves_the_checkpoint(tmp_path):
     assert model(torch.tensor([[4.0]])).item() == pytest.approx(21.75, abs=0.01)
 
 
-def test_sigint_is_one_line_and_exit_130(tmp_path):
-    out = tmp_path / "m.ckpt"
+def interrupt_training(*args):
+    """Starts a very long training, sends SIGINT once it has begun; (returncode, stdout, stderr)."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "linreg_ext.train", "--epochs", "100000000", "--out", str(out)],
+        [sys.executable, "-m", "linreg_ext.train", "--epochs", "100000000", *map(str, args)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -305,10 +305,33 @@ def test_sigint_is_one_line_and_exit_130(tmp_path):
     assert proc.stdout.readline().startswith("epoch")  # training has begun
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130
+    return proc.returncode, stdout, stderr
+
+
+def test_sigint_without_out_is_one_line_and_exit_130(tmp_path):
+    returncode, _, stderr = interrupt_training()
+    assert returncode == 130
     assert stderr.endswith("error: interrupted; nothing saved\n"), stderr
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
-    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_sigint_saves_a_checkpoint_and_says_how_to_resume(tmp_path):
+    # Issue 14: with --out, SIGINT stops at the end of the epoch, saves, and says how to resume.
+    out = tmp_path / "m.ckpt"
+    returncode, _, stderr = interrupt_training("--out", out)
+    assert returncode == 130
+    line = stderr.strip().splitlines()[-1]
+    match = re.fullmatch(
+        rf"error: interrupted at epoch (\d+); checkpoint saved to {re.escape(str(out))}; resume "
+        rf"with: python -m linreg_ext.train --epochs 100000000 --out (\S+) --resume (\S+)",
+        line,
+    )
+    assert match and match[2] == match[3] == str(out), line
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
+    model, checkpoint = train.load_checkpoint(out)
+    assert checkpoint["training"]["epochs_done"] == int(match[1])
+    assert torch.isfinite(model.weight).all()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.ckpt"]  # no temporary left
 
 
 def test_plain_files_read_fast_give_the_same_numbers(tmp_path):

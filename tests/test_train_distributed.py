@@ -1,0 +1,142 @@
+"""linreg_ext.train under torchrun: 2 processes on localhost (gloo) against 1 (issue 14).
+
+Every run is bounded (TIMEOUT seconds) and talks over 127.0.0.1 only (torchrun --standalone).
+"""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from linreg_ext import train
+from linreg_ext.sources import open_source
+
+TIMEOUT = 180
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+
+
+def run(*command):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [*map(str, command)], capture_output=True, text=True, timeout=TIMEOUT, env=env
+    )
+
+
+def write_csv(path, header, X, y):
+    lines = [",".join(header)]
+    lines += [",".join(map(repr, [*x, t])) for x, t in zip(X.tolist(), y.tolist(), strict=True)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture
+def data_csv(tmp_path):
+    """301 rows (uneven halves: 150 and 151), 3 features on different scales, a little noise."""
+    g = torch.Generator().manual_seed(3)
+    X = torch.randn(301, 3, generator=g, dtype=torch.float64)
+    X = X * torch.tensor([1.0, 10.0, 0.1], dtype=torch.float64) + 2
+    w = torch.tensor([1.5, -0.25, 4.0], dtype=torch.float64)
+    y = X @ w + 0.75 + 0.1 * torch.randn(301, generator=g, dtype=torch.float64)
+    return write_csv(tmp_path / "d.csv", ["a", "b", "c", "y"], X, y)
+
+
+def error_lines(stderr):
+    return [line for line in stderr.splitlines() if line.startswith("error: ")]
+
+
+def test_two_processes_give_the_one_process_weights(tmp_path, data_csv):
+    args = ["--data", data_csv, "--dtype", "float64", "--standardize", "--epochs", "200"]
+    one, two = tmp_path / "one.ckpt", tmp_path / "two.ckpt"
+    single = run(sys.executable, "-m", "linreg_ext.train", *args, "--out", one, "--quiet")
+    assert single.returncode == 0, single.stderr
+    double = run(*TORCHRUN, "-m", "linreg_ext.train", *args, "--out", two)
+    assert double.returncode == 0, double.stderr
+    assert double.stdout.count("saved ") == 1 and double.stdout.count("trained 200") == 1
+    assert double.stdout.count("epoch 200/200") == 1  # only rank 0 logs
+    a, meta_a = train.load_checkpoint(one)
+    b, meta_b = train.load_checkpoint(two)
+    # Full batch: the same steps to float64 summation order (measured: about 2e-15 relative).
+    for p, q in ((a.weight, b.weight), (a.bias, b.bias)):
+        torch.testing.assert_close(q, p, rtol=1e-12, atol=0)
+    assert meta_b["training"]["rows"] == 301
+    assert meta_b["training"]["loss"] == pytest.approx(meta_a["training"]["loss"], rel=1e-12)
+
+
+def test_two_processes_train_minibatches_on_uneven_parts(tmp_path, data_csv):
+    out = tmp_path / "m.ckpt"
+    args = ["--data", data_csv, "--dtype", "float64", "--standardize", "--epochs", "30"]
+    result = run(*TORCHRUN, "-m", "linreg_ext.train", *args, "--batch-size", "16", "--out", out)
+    assert result.returncode == 0, result.stderr
+    model, meta = train.load_checkpoint(out)
+    rows = [line.split(",") for line in data_csv.read_text().splitlines()[1:]]
+    values = torch.tensor([[float(v) for v in r] for r in rows], dtype=torch.float64)
+    A = torch.cat([values[:, :3], torch.ones(len(values), 1, dtype=torch.float64)], 1)
+    expected = torch.linalg.lstsq(A, values[:, 3]).solution
+    best = (A @ expected - values[:, 3]).pow(2).mean().item()
+    assert best <= meta["training"]["loss"] < 1.1 * best  # SGD's noise: near, not at, the optimum
+    torch.testing.assert_close(model.weight.reshape(-1), expected[:3], rtol=5e-2, atol=0)
+
+
+def test_ranks_that_disagree_about_the_data_end_the_job(tmp_path, data_csv):
+    # Rank 1 is handed other columns by a launcher script: the trainer itself is unchanged.
+    other = tmp_path / "other.csv"
+    other.write_text(data_csv.read_text().replace("a,b,c,y", "a,b,z,y", 1))
+    launcher = tmp_path / "launch.py"
+    launcher.write_text(
+        textwrap.dedent(
+            f"""
+            import os, sys
+            from linreg_ext import train
+            argv = sys.argv[1:]
+            if os.environ["RANK"] == "1":
+                argv = [{str(other)!r} if a == {str(data_csv)!r} else a for a in argv]
+            sys.exit(train.main(argv))
+            """
+        )
+    )
+    out = tmp_path / "m.ckpt"
+    result = run(*TORCHRUN, launcher, "--data", data_csv, "--out", out, "--epochs", "5")
+    assert result.returncode != 0
+    errors = error_lines(result.stderr)
+    assert len(errors) == 1, result.stderr  # rank 0 says it once; torchrun adds its summary
+    assert "the 2 processes disagree about the data: rank 0 reads" in errors[0]
+    assert "features a, b, c;" in errors[0] and "features a, b, z;" in errors[0]
+    assert not out.exists()
+
+
+def test_shards_that_disagree_end_the_job(tmp_path, data_csv):
+    # Once the readers land: a directory whose two shards name different columns.
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    text = data_csv.read_text().splitlines()
+    (shards / "part0.csv").write_text("\n".join(text[:150]) + "\n")
+    (shards / "part1.csv").write_text("\n".join(["a,b,z,y", *text[150:]]) + "\n")
+    try:
+        open_source(str(shards))
+    except Exception as err:  # the placeholder open_source reads one CSV only
+        if "directory" in str(err):
+            pytest.skip(f"open_source does not read directories yet: {err}")
+    out = tmp_path / "m.ckpt"
+    result = run(*TORCHRUN, "-m", "linreg_ext.train", "--data", shards, "--out", out)
+    assert result.returncode != 0
+    assert len(error_lines(result.stderr)) == 1, result.stderr
+    assert not out.exists()
+
+
+def test_divergence_in_two_processes_stops_both_and_saves_nothing(tmp_path):
+    g = torch.Generator().manual_seed(1)
+    sqft = 500 + 3500 * torch.rand(200, generator=g, dtype=torch.float64)
+    price = 150 * sqft + 50_000 + 1e4 * torch.randn(200, generator=g, dtype=torch.float64)
+    data = write_csv(tmp_path / "houses.csv", ["sqft", "price"], sqft[:, None], price)
+    out = tmp_path / "h.ckpt"
+    result = run(*TORCHRUN, "-m", "linreg_ext.train", "--data", data, "--out", out)
+    assert result.returncode != 0
+    errors = error_lines(result.stderr)
+    assert len(errors) == 1 and "error: training diverged at epoch " in errors[0], result.stderr
+    assert "; nothing saved: try --standardize or a smaller --lr" in errors[0]
+    # Every worker exited 3 (torchrun itself reports a failed job with status 1).
+    assert result.stderr.count("exitcode  : 3") == 2 or "exitcode  : 3" in result.stderr
+    assert not out.exists()
