@@ -6,16 +6,15 @@ numbers of linreg_ext.numbers) with a required header: a first line that does no
 columns is an error, never a silently dropped row. Names are unique and non-empty.
 
 A block of nothing but plain-number characters (digits, signs, '.', 'e', 'E', blanks, commas,
-line ends: no quote, comment, NaN, hex...) is parsed by pyarrow.csv, multi-threaded; on those
-characters pyarrow accepts exactly the texts of linreg_ext.numbers' grammar and rounds them the
-same way (correctly; tests/test_sources.py checks both). Any other block, and any block pyarrow
+line ends: no quote, comment, NaN, hex...) is parsed by pyarrow.csv (on one thread: see _READ);
+on those characters pyarrow accepts exactly the texts of linreg_ext.numbers' grammar and rounds
+them the same way (correctly; tests/test_sources.py checks both). Any other block, and any block pyarrow
 refuses or reads differently (a blank line, a ragged line, an overflow), is read field by field,
 which gives the precise message of an error: `file: line L, column C ('name'): ...`.
 """
 
 from __future__ import annotations
 
-import os
 from array import array
 from pathlib import Path
 
@@ -28,7 +27,11 @@ from ..numbers import parse_number, parse_numbers, quote_text
 from .common import DataError, float32_overflow
 
 BLOCK_BYTES = 4 << 20  # memory of a read is bounded by a few blocks, whatever the file's size
-_THREAD_BYTES = max(1 << 16, BLOCK_BYTES // (os.cpu_count() or 1))  # pyarrow's unit of work
+# pyarrow's threads are off: with them about 1 run in 7 of a script that streams a CSV and then
+# exits aborted at exit ("terminate called without an active exception", a known pyarrow
+# teardown problem), and they bought nothing measurable on 4 MiB blocks (0.20 s either way for a
+# 40 MB file on 2 cores).
+_READ = {"block_size": BLOCK_BYTES, "use_threads": False}
 _PLAIN = b"0123456789+-.eE \t\r\n,"  # the characters of files of plain numbers
 _PARSE = pacsv.ParseOptions(quote_char=False, double_quote=False, escape_char=False)
 
@@ -135,7 +138,7 @@ def _plain_block(block: bytes, names: list[str], first_line: int, dtype: str) ->
     try:
         table = pacsv.read_csv(
             pa.py_buffer(block),
-            read_options=pacsv.ReadOptions(column_names=names, block_size=_THREAD_BYTES),
+            read_options=pacsv.ReadOptions(column_names=names, **_READ),
             parse_options=_PARSE,
             convert_options=pacsv.ConvertOptions(
                 column_types={name: pa.float64() for name in names},
