@@ -269,7 +269,10 @@ def main(argv=None) -> int:
             )
         if args.checkpoint_every is not None and args.out is None:
             raise ConfigError("checkpoint_every", "needs --out, the file to write")
-        budget = parse_memory_budget(args.memory_budget) if args.memory_budget else None
+        try:
+            budget = parse_memory_budget(args.memory_budget) if args.memory_budget else None
+        except ValueError as err:
+            raise ConfigError("memory_budget", f"is not a size: {err}") from None
         resume = resume_state(args.resume) if args.resume else None
         config = config_from(args, resume)
         check_config(config)

@@ -210,12 +210,16 @@ def test_bad_csv_is_reported_precisely(tmp_path, capsys, name, content, message)
 
 def test_data_that_is_not_a_file(tmp_path, capsys):
     (tmp_path / "adir").mkdir()
-    os.mkfifo(tmp_path / "pipe")
-    result = run_main(capsys, "--data", tmp_path / "adir")
+    os.mkfifo(tmp_path / "pipe.csv")
+    result = run_main(capsys, "--data", tmp_path / "adir")  # a directory is data: its shards
     assert result.returncode == 1
-    assert result.stderr == f"error: {tmp_path / 'adir'} is a directory, not a CSV file\n"
-    result = run_main(capsys, "--data", tmp_path / "pipe")  # refused unopened: no hang
-    assert result.stderr == f"error: {tmp_path / 'pipe'} is a FIFO (named pipe), not a CSV file\n"
+    assert result.stderr == (
+        f"error: {tmp_path / 'adir'}: the directory holds no .csv, .parquet or .npy files\n"
+    )
+    result = run_main(capsys, "--data", tmp_path / "pipe.csv")  # refused unopened: no hang
+    assert result.stderr == (
+        f"error: {tmp_path / 'pipe.csv'} is a FIFO (named pipe), not a CSV file\n"
+    )
 
 
 def test_seed_out_of_range_names_the_option(capsys):

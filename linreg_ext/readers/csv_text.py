@@ -8,9 +8,9 @@ columns is an error, never a silently dropped row. Names are unique and non-empt
 A block of nothing but plain-number characters (digits, signs, '.', 'e', 'E', blanks, commas,
 line ends: no quote, comment, NaN, hex...) is parsed by pyarrow.csv (on one thread: see _READ);
 on those characters pyarrow accepts exactly the texts of linreg_ext.numbers' grammar and rounds
-them the same way (correctly; tests/test_sources.py checks both). Any other block, and any block pyarrow
-refuses or reads differently (a blank line, a ragged line, an overflow), is read field by field,
-which gives the precise message of an error: `file: line L, column C ('name'): ...`.
+them the same way (correctly; tests/test_sources.py checks both). Any other block, and any block
+pyarrow refuses or reads differently (a blank line, a ragged line, an overflow), is read field by
+field, which gives the precise message of an error: `file: line L, column C ('name'): ...`.
 """
 
 from __future__ import annotations
