@@ -12,7 +12,6 @@ import pytest
 import torch
 
 from linreg_ext import train
-from linreg_ext.sources import open_source
 
 TIMEOUT = 180
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
@@ -108,21 +107,18 @@ def test_ranks_that_disagree_about_the_data_end_the_job(tmp_path, data_csv):
 
 
 def test_shards_that_disagree_end_the_job(tmp_path, data_csv):
-    # Once the readers land: a directory whose two shards name different columns.
+    # A directory whose two shards name different columns: refused before any step.
     shards = tmp_path / "shards"
     shards.mkdir()
     text = data_csv.read_text().splitlines()
     (shards / "part0.csv").write_text("\n".join(text[:150]) + "\n")
     (shards / "part1.csv").write_text("\n".join(["a,b,z,y", *text[150:]]) + "\n")
-    try:
-        open_source(str(shards))
-    except Exception as err:  # the placeholder open_source reads one CSV only
-        if "directory" in str(err):
-            pytest.skip(f"open_source does not read directories yet: {err}")
     out = tmp_path / "m.ckpt"
     result = run(*TORCHRUN, "-m", "linreg_ext.train", "--data", shards, "--out", out)
     assert result.returncode != 0
-    assert len(error_lines(result.stderr)) == 1, result.stderr
+    errors = error_lines(result.stderr)
+    assert len(errors) == 1, result.stderr
+    assert "part0.csv" in errors[0] and "part1.csv" in errors[0], errors[0]
     assert not out.exists()
 
 
