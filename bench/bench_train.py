@@ -2,14 +2,14 @@
 
     python bench/bench_train.py [--rows 2000000] [--features 16] [--epochs 5] [--out DIR]
 
-Each measurement runs in a fresh subprocess, so that its peak RSS (getrusage ru_maxrss) is its
-own; the child also reports its RSS before any data exists (the interpreter, torch and the op
-library: the fixed overhead). Modes, all full-batch float32 on the CPU with the same data:
+Each measurement runs in a fresh subprocess, so that its peak RSS (VmHWM of /proc/self/status,
+which exec resets; getrusage's ru_maxrss would carry the parent's peak over) is its own; the
+child also reports its RSS before any data exists (the interpreter, torch and the op library:
+the fixed overhead). Modes, all full-batch float32 on the CPU with the same data:
   memory       fit on a Dataset in memory (kept chunks: the data read once)
   chunks       the same tensors streamed as TensorSource chunks of --chunk-rows (no file)
   npy, parquet the data in a file written beforehand and read once (page-cached), streamed by
-               open_source in chunks of --chunk-rows: skipped while open_source cannot read the
-               format (before the readers land)
+               open_source in chunks of --chunk-rows
 Targets (issue 14): streamed .npy within 1.3x of the in-memory epoch; its peak RSS within the
 chunk budget plus the fixed overhead. Then 1 vs 2 processes under torchrun (gloo, this machine):
 time per step and the share of it spent in the step's all-reduce of D + 5 float64.
@@ -30,6 +30,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def rss_mib() -> float:
+    """This process's peak resident size so far, MiB."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

@@ -90,9 +90,7 @@ class Feed:
     def statistics(self) -> ColumnStats:
         """One pass over the chunks: every value checked (DataError), their ColumnStats merged,
         the chunks kept if keep (sources.column_stats, keeping what it reads)."""
-        D = self.source.features
-        zeros = torch.zeros(D + 1, dtype=torch.float64)
-        stats = ColumnStats(0, zeros, zeros)
+        stats = ColumnStats.empty(self.source.features)
         kept = []
         for k in range(self.count):
             chunk = self.source.read_chunk(k)
