@@ -49,7 +49,7 @@ CHUNK_SHARE = 8
 
 @dataclass
 class Chunk:
-    X: Tensor  # [n, D], the source's dtype, contiguous, on the CPU
+    X: Tensor  # [n, D], the source's dtype, on the CPU (maybe a strided view: rows of a .npy map)
     y: Tensor  # [n]
     first_row: int  # the index, among the source's rows, of this chunk's first row
 

@@ -1,22 +1,31 @@
 """.npy training data: a 2-D numeric array, one row per sample, the target one of its columns.
 
-Columns are named c0, c1, ... by their index in the file. A chunk's rows are read from the file
-with plain file I/O into an array of the chunk's size (numpy.lib.format gives the header: shape,
-dtype, order, where the data starts), rather than through a memory map, whose touched pages would
-count in the process's resident memory until released: a streamed epoch over a file larger than
-memory keeps a resident size of about one chunk (tests/test_sources.py measures it).
-C-ordered files are read a row range at a time; Fortran-ordered ones a column range at a time.
+Columns are named c0, c1, ... by their index in the file; numpy.lib.format gives the header
+(shape, dtype, order, where the data starts). Two ways to a chunk:
+  - mapped (view): a C-ordered file of the training dtype in native byte order whose target is its
+    first or last column: the chunk's X and y are views into a private memory map of the file, so
+    an epoch copies nothing and the kernel reads the page cache directly (X is then a strided
+    view: rows of D + 1 values). Each piece's values are checked the first time it is viewed. The
+    pages a process touches count in its resident size until released, so FileSource releases a
+    chunk's pages (madvise MADV_DONTNEED: they stay in the page cache) when it reads the next one,
+    and prefaults the next in one call (MADV_POPULATE_READ, Linux 5.14+, else MADV_WILLNEED);
+  - read: any other file: the chunk's rows are read with plain file I/O into an array of the
+    chunk's size, C-ordered files a row range at a time, Fortran-ordered ones a column range at a
+    time, and converted to the training dtype.
+Either way a streamed epoch over a file larger than memory keeps a resident size of about one
+chunk (tests/test_sources.py measures it).
 """
 
 from __future__ import annotations
 
+import mmap
 import os
 
 import numpy as np
 from numpy.lib import format as npy_format
 
 from .._io import check_input_file
-from .common import DataError, Piece, checked_values, row_pieces
+from .common import NUMPY_DTYPES, DataError, Piece, checked_values, row_pieces
 
 _HEADER_READERS = {
     (1, 0): npy_format.read_array_header_1_0,
@@ -55,6 +64,8 @@ class NpyFile:
                 f"{self.columns} values of {self.dtype}); it is truncated"
             )
         self.names = [f"c{i}" for i in range(self.columns)]
+        self._map: np.memmap | None = None
+        self._checked: set[tuple[int, int]] = set()  # mapped pieces whose values were checked
 
     def _header(self, f):
         try:
@@ -88,6 +99,53 @@ class NpyFile:
                 self._read_into(f, self.data_start + piece.start * self.columns * item, values)
         return checked_values(values, dtype, self.path, self.names, piece.start)
 
+    def mappable(self, dtype: str, target: int) -> bool:
+        """Whether chunks can be views into the file (see the module docstring)."""
+        native = np.dtype(NUMPY_DTYPES[dtype]).newbyteorder("=")
+        return (
+            not self.fortran
+            and self.dtype == native
+            and self.columns >= 2
+            and target in (0, self.columns - 1)
+            and self.rows > 0
+        )
+
+    def view(self, piece: Piece, dtype: str) -> np.ndarray:
+        """Rows piece.start..piece.stop-1 as a view into the file's private map (checked once)."""
+        if self._map is None:
+            # mode "c": copy-on-write, so the arrays are writable (torch.from_numpy wants that);
+            # nothing ever writes them, so no page is copied.
+            self._map = np.memmap(
+                self.path, self.dtype, "c", self.data_start, (self.rows, self.columns)
+            )
+        values = self._map[piece.start : piece.stop]
+        self._advise(piece, getattr(mmap, "MADV_POPULATE_READ", 22), mmap.MADV_WILLNEED)
+        if (piece.start, piece.stop) not in self._checked:
+            if not np.isfinite(values).all():
+                checked_values(values, dtype, self.path, self.names, piece.start)  # raises
+            self._checked.add((piece.start, piece.stop))
+        return values
+
+    def drop(self, piece: Piece) -> None:
+        """Releases this process's mapped pages of a viewed piece (they stay in the page cache;
+        a view still in use faults them in again)."""
+        if self._map is not None:
+            self._advise(piece, mmap.MADV_DONTNEED)
+
+    def _advise(self, piece: Piece, advice: int, fallback: int | None = None) -> None:
+        """madvise on the pages of the piece's rows (the map starts at an aligned offset)."""
+        mapped = self._map._mmap  # numpy maps from the allocation-granular offset below
+        base = self.data_start - self.data_start % mmap.ALLOCATIONGRANULARITY
+        row = self.columns * self.dtype.itemsize
+        first = self.data_start - base + piece.start * row
+        last = self.data_start - base + piece.stop * row
+        first -= first % mmap.PAGESIZE
+        try:
+            mapped.madvise(advice, first, min(last, len(mapped)) - first)
+        except OSError:  # an older kernel without the advice (EINVAL): the fallback, or nothing
+            if fallback is not None:
+                self._advise(piece, fallback)
+
     def _read_into(self, f, offset: int, out: np.ndarray) -> None:
         f.seek(offset)
         view = memoryview(out.reshape(-1).view(np.uint8))  # any byte order: raw bytes
@@ -99,4 +157,5 @@ class NpyFile:
             done += got
 
     def release(self) -> None:
-        """Nothing held between reads."""
+        """Lets go of the map (unmapped once no view of it is left); reads hold nothing."""
+        self._map = None

@@ -139,15 +139,25 @@ class FileSource(Source):
         self._target = target
         self._starts = np.cumsum([0, *self.chunk_rows])[:-1].tolist()
         self._last = None
+        self._viewed = None  # the last piece handed out as views into a map (.npy)
 
     def read_chunk(self, k: int) -> Chunk:
         piece = self._pieces[k]
+        if self._viewed is not None:  # streaming: the previous chunk's mapped pages go
+            self._viewed.shard.drop(self._viewed)
+            self._viewed = None
         if self._last is not None and self._last is not piece.shard:
             self._last.release()
         self._last = piece.shard
-        values = piece.shard.read(piece, self.dtype)
-        X = torch.from_numpy(np.delete(values, self._target, axis=1))
-        y = torch.from_numpy(np.ascontiguousarray(values[:, self._target]))
+        shard, t = piece.shard, self._target
+        if getattr(shard, "mappable", None) and shard.mappable(self.dtype, t):
+            values = shard.view(piece, self.dtype)  # no copy: X a strided view, rows of D + 1
+            self._viewed = piece
+            X = values[:, 1:] if t == 0 else values[:, :-1]
+            return Chunk(torch.from_numpy(X), torch.from_numpy(values[:, t]), self._starts[k])
+        values = shard.read(piece, self.dtype)
+        X = torch.from_numpy(np.delete(values, t, axis=1))
+        y = torch.from_numpy(np.ascontiguousarray(values[:, t]))
         return Chunk(X, y, self._starts[k])
 
 
