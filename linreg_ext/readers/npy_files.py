@@ -8,7 +8,7 @@ Columns are named c0, c1, ... by their index in the file; numpy.lib.format gives
     view: rows of D + 1 values). Each piece's values are checked the first time it is viewed. The
     pages a process touches count in its resident size until released, so FileSource releases a
     chunk's pages (madvise MADV_DONTNEED: they stay in the page cache) when it reads the next one,
-    and prefaults the next in one call (MADV_POPULATE_READ, Linux 5.14+, else MADV_WILLNEED);
+    and prefaults that one in one call (MADV_POPULATE_READ, Linux 5.14+, else MADV_WILLNEED);
   - read: any other file: the chunk's rows are read with plain file I/O into an array of the
     chunk's size, C-ordered files a row range at a time, Fortran-ordered ones a column range at a
     time, and converted to the training dtype.
