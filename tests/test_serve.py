@@ -350,15 +350,20 @@ def hammer(addr, bodies, threads, per_thread, seconds, stop=None):
     return results, errors
 
 
+def assert_all_answered(results, errors, bodies, expected, total):
+    """hammer's results: no client failed, `total` answers, each 200 with its body's text."""
+    assert not errors
+    assert sum(map(len, results)) == total
+    for i, per_thread in enumerate(results):
+        for k, (status, text) in enumerate(per_thread):
+            assert status == 200 and text == expected[bodies[(i + k) % len(bodies)]]
+
+
 def test_concurrent_clients(server):
     bodies = [json.dumps({"instances": [float(k)]}) for k in range(8)]
     expected = {b: f'{{"predictions": [{3.5 * k + 7.75!r}]}}' for k, b in enumerate(bodies)}
     results, errors = hammer(server.addr, bodies, threads=32, per_thread=200, seconds=60)
-    assert not errors
-    assert sum(map(len, results)) == 32 * 200
-    for i, per_thread in enumerate(results):
-        for k, (status, text) in enumerate(per_thread):
-            assert status == 200 and text == expected[bodies[(i + k) % len(bodies)]]
+    assert_all_answered(results, errors, bodies, expected, 32 * 200)
 
 
 def test_version_swap_under_load_and_broken_version(start, tmp_path):
@@ -603,20 +608,18 @@ def test_cuda_device_serves_the_same_text(start, models):
 
 @pytest.mark.cuda
 def test_cuda_device_under_concurrent_load(start, models):
-    """16 keep-alive clients x 100 requests on a CUDA server: no failure, the CPU server's text."""
+    """16 keep-alive clients x 100 requests on a CUDA server: no failure, every answer exact."""
     s = start("--model_base_path", models[0], "--device", "cuda", "--threads", 4)
     bodies = [json.dumps({"instances": [float(k), 0.5 * k]}) for k in range(8)]
 
-    def text(x):  # as linreg_serve prints it: shortest round trip, integers without ".0"
+    def shown(x):  # f(x) as linreg_serve prints it: shortest round trip, integers without ".0"
         return repr(3.5 * x + 7.75).removesuffix(".0")
 
-    expected = {b: f'{{"predictions": [{text(k)}, {text(0.5 * k)}]}}' for k, b in enumerate(bodies)}
+    expected = {
+        b: f'{{"predictions": [{shown(k)}, {shown(0.5 * k)}]}}' for k, b in enumerate(bodies)
+    }
     results, errors = hammer(s.addr, bodies, threads=16, per_thread=100, seconds=60)
-    assert not errors
-    assert sum(map(len, results)) == 16 * 100
-    for i, per_thread in enumerate(results):
-        for k, (status, text) in enumerate(per_thread):
-            assert status == 200 and text == expected[bodies[(i + k) % len(bodies)]]
+    assert_all_answered(results, errors, bodies, expected, 16 * 100)
 
 
 @pytest.mark.skipif(not shutil.which("wrk"), reason="needs wrk (apt-get install wrk)")
