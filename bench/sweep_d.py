@@ -317,37 +317,47 @@ def targets_text(missed, rows) -> str:
     return "\n".join(lines)
 
 
-def plot(rows, path):
+def plot_ratios(series, path, statistic: str) -> None:
+    """fused / floor against D, linear_mse_grad and linear_forward side by side: one line per
+    (label, line style, rows) of `series`; statistic "p10" plots the 10th-percentile ratios,
+    "median" the medians. The CUDA sweep (sweep_d_cuda.py) draws its plot with this too."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    suffix = "_p10" if statistic == "p10" else ""
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
     for ax, key, title in (
-        (axes[0], "grad_ratio_p10", "linear_mse_grad"),
-        (axes[1], "fwd_ratio_p10", "linear_forward"),
+        (axes[0], "grad_ratio", "linear_mse_grad"),
+        (axes[1], "fwd_ratio", "linear_forward"),
     ):
-        for dtype in DTYPES:
-            for threads, style in ((1, "--"), (2, "-")):
-                pts = [
-                    (r["D"], r[key])
-                    for r in rows
-                    if r["dtype"] == dtype and r["threads"] == threads
-                ]
-                if pts:
-                    ax.plot(
-                        *zip(*pts, strict=True), style, marker=".", label=f"{dtype}, {threads} thr"
-                    )
+        for label, style, rows in series:
+            pts = [(r["D"], r[key + suffix]) for r in rows]
+            if pts:
+                ax.plot(*zip(*pts, strict=True), style, marker=".", label=label)
         ax.axhline(1.0, color="gray", lw=0.8)
         ax.axhline(TARGET, color="red", lw=0.8, ls=":")
         ax.set_xscale("log", base=2)
         ax.set_xlabel("D (features)")
-        ax.set_title(f"{title} / same-run read floor (p10)")
+        ax.set_title(f"{title} / same-run read floor ({statistic})")
     axes[0].set_ylabel("time / floor")
     axes[0].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+
+
+def plot(rows, path):
+    series = [
+        (
+            f"{dtype}, {threads} thr",
+            style,
+            [r for r in rows if (r["dtype"], r["threads"]) == (dtype, threads)],
+        )
+        for dtype in DTYPES
+        for threads, style in ((1, "--"), (2, "-"))
+    ]
+    plot_ratios(series, path, "p10")
 
 
 def main(argv=None) -> int:

@@ -379,29 +379,8 @@ def markdown(results) -> str:
 
 
 def plot(rows, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
-    for ax, key, title in (
-        (axes[0], "grad_ratio", "linear_mse_grad"),
-        (axes[1], "fwd_ratio", "linear_forward"),
-    ):
-        for dtype in DTYPES:
-            pts = [(r["D"], r[key]) for r in rows if r["dtype"] == dtype]
-            if pts:
-                ax.plot(*zip(*pts, strict=True), marker=".", label=dtype)
-        ax.axhline(1.0, color="gray", lw=0.8)
-        ax.axhline(TARGET, color="red", lw=0.8, ls=":")
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("D (features)")
-        ax.set_title(f"{title} / same-run read floor (median)")
-    axes[0].set_ylabel("time / floor")
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    series = [(dtype, "-", [r for r in rows if r["dtype"] == dtype]) for dtype in DTYPES]
+    sweep_d.plot_ratios(series, path, "median")
 
 
 def int_list(text: str) -> list[int]:
