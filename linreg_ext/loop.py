@@ -28,7 +28,7 @@ from . import reference
 from .distributed import Group, raise_if_failed
 from .model import LinearRegression
 from .ops import linear_mse_grad
-from .sources import ColumnStats, Source
+from .sources import ColumnStats, Source, column_stats
 
 # The loss explodes when it exceeds this many times the larger of the first epoch's loss and the
 # variance of y (the loss of predicting the mean): far past any oscillation SGD recovers from.
@@ -88,17 +88,12 @@ class Feed:
         return self.source.chunk_count
 
     def statistics(self) -> ColumnStats:
-        """One pass over the chunks: every value checked (DataError), their ColumnStats merged,
-        the chunks kept if keep (sources.column_stats, keeping what it reads)."""
-        stats = ColumnStats.empty(self.source.features)
+        """One pass over the chunks (sources.column_stats): every value checked (DataError),
+        their ColumnStats merged, and the chunks kept if keep."""
         kept = []
-        for k in range(self.count):
-            chunk = self.source.read_chunk(k)
-            stats = stats.merge(ColumnStats.of(chunk.X, chunk.y))
-            if self.keep:
-                kept.append((chunk.X, chunk.y))
+        stats = column_stats(self.source, kept.append if self.keep else None)
         if self.keep:
-            self._kept, self._kept_raw = kept, True
+            self._kept, self._kept_raw = [(c.X, c.y) for c in kept], True
         return stats
 
     def standardize(self, mean: Tensor, std: Tensor) -> None:

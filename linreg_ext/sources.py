@@ -189,12 +189,17 @@ class ColumnStats:
         return self.m2[-1].item() / self.rows if self.rows else math.nan
 
 
-def column_stats(source: Source) -> ColumnStats:
-    """One pass over every chunk: the statistics, and every value checked (DataError)."""
+def column_stats(source: Source, each_chunk=None) -> ColumnStats:
+    """One pass over every chunk: the statistics, and every value checked (DataError).
+
+    each_chunk(chunk), if given, sees every chunk as it is read (the trainer keeps them so).
+    """
     stats = ColumnStats.empty(source.features)
     for k in range(source.chunk_count):
         chunk = source.read_chunk(k)
         stats = stats.merge(ColumnStats.of(chunk.X, chunk.y))
+        if each_chunk is not None:
+            each_chunk(chunk)
     return stats
 
 
