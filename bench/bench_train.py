@@ -1,6 +1,7 @@
 """Training at scale: epoch time and peak memory in memory vs streamed, and 1 vs 2 processes.
 
-    python bench/bench_train.py [--rows 2000000] [--features 16] [--epochs 20] [--out DIR]
+    python bench/bench_train.py [--rows 2000000] [--features 16] [--epochs 20] [--rounds 3]
+                                [--out DIR]
 
 Each measurement runs in a fresh subprocess, so that its peak RSS (VmHWM of /proc/self/status,
 which exec resets; getrusage's ru_maxrss would carry the parent's peak over) is its own; the
@@ -10,6 +11,10 @@ the fixed overhead). Modes, all full-batch float32 on the CPU with the same data
   chunks       the same tensors streamed as TensorSource chunks of --chunk-rows (no file)
   npy, parquet the data in a file written beforehand and read once (page-cached), streamed by
                open_source in chunks of --chunk-rows
+An epoch's time is the median of the child's per-epoch times (an epoch of 30 ms on two shared
+cores is now and then 2x slower, which moves a mean); memory, chunks and npy run --rounds times,
+alternating, and each reports the median of its rounds with their range, so that a slow spell of
+the machine falls on every mode alike.
 Targets (issue 14): streamed .npy within 1.3x of the in-memory epoch; its peak RSS within the
 chunk budget plus the fixed overhead. Then 1 vs 2 processes under torchrun (gloo, this machine):
 time per step and the share of it spent in the step's all-reduce of D + 5 float64.
@@ -68,8 +73,11 @@ def write_file(kind: str, path: Path, rows: int, D: int) -> None:
 
 def child(args) -> dict:
     """One measurement, in this process: {"epoch_s", "base_rss_mib", "peak_rss_mib", ...}."""
+    import statistics
+
     import linreg_ext  # noqa: F401  (the op library: part of the fixed overhead)
     from linreg_ext import distributed, train
+    from linreg_ext.fitting import Hooks
     from linreg_ext.sources import TensorSource, open_source
 
     base = rss_mib()
@@ -85,11 +93,15 @@ def child(args) -> dict:
     else:
         source = open_source(args.file, chunk_rows=args.chunk_rows)
         keep = False
+    epochs: list[float] = []
+    hooks = Hooks(on_epoch=lambda stats, _r2: epochs.append(stats.seconds))
     start = time.perf_counter()
-    result = train.fit(source, config, group=group, keep_in_memory=keep, **quiet)
+    result = train.fit(source, config, group=group, keep_in_memory=keep, hooks=hooks, **quiet)
     out = {
         "mode": args.mode,
-        "epoch_s": result.seconds / args.epochs,
+        "epoch_s": statistics.median(epochs) if epochs else result.seconds / args.epochs,
+        "epoch_mean_s": result.seconds / args.epochs,
+        "epochs_s": epochs,
         "fit_s": time.perf_counter() - start,
         "base_rss_mib": base,
         "peak_rss_mib": rss_mib(),
@@ -131,12 +143,24 @@ def run_child(mode: str, args, file: Path | None = None, world: int = 1) -> dict
     return json.loads(lines[-1])
 
 
+def median_run(runs: list[dict]) -> dict:
+    """The run with the median epoch time (the lower one of an even count), with every run's
+    epoch time under "rounds_epoch_s"; the first failed run instead, if any failed."""
+    failed = [r for r in runs if "error" in r]
+    if failed:
+        return failed[0]
+    ordered = sorted(runs, key=lambda r: r["epoch_s"])
+    return {**ordered[(len(ordered) - 1) // 2], "rounds_epoch_s": [r["epoch_s"] for r in runs]}
+
+
 def report(rows: list[dict], args) -> str:
     chunk_mib = args.chunk_rows * (args.features + 1) * 4 / 2**20
     memory = next((r for r in rows if r.get("mode") == "memory"), {})
     lines = [
         f"# Training at scale: {args.rows} rows x {args.features} features, float32, CPU, "
-        f"full batch, {args.epochs} epochs; chunks of {args.chunk_rows} rows ({chunk_mib:.1f} MiB)",
+        f"full batch, {args.epochs} epochs; chunks of {args.chunk_rows} rows "
+        f"({chunk_mib:.1f} MiB); epoch = median of a run's epochs; memory, chunks and npy: "
+        f"the median of {args.rounds} alternating runs (range in brackets)",
         "",
         "| mode | processes | epoch (s) | vs memory | peak RSS (MiB) | fixed (MiB) | all-reduce |",
         "|---|---|---|---|---|---|---|",
@@ -150,8 +174,11 @@ def report(rows: list[dict], args) -> str:
         if "reduce_s_per_step" in r:
             per_step = r["reduce_s_per_step"]
             share = f"{per_step * 1e6:.0f} us ({per_step / r['step_s']:.1%})"
+        epoch = f"{r['epoch_s']:.4f}"
+        if len(r.get("rounds_epoch_s", [])) > 1:
+            epoch += f" ({min(r['rounds_epoch_s']):.4f}-{max(r['rounds_epoch_s']):.4f})"
         lines.append(
-            f"| {r['mode']} | {r.get('world', 1)} | {r['epoch_s']:.4f} | {ratio:.2f}x | "
+            f"| {r['mode']} | {r.get('world', 1)} | {epoch} | {ratio:.2f}x | "
             f"{r['peak_rss_mib']:.0f} | {r['base_rss_mib']:.0f} | {share} |"
         )
     lines += ["", f"command: `python bench/bench_train.py {' '.join(sys.argv[1:])}`"]
@@ -164,6 +191,7 @@ def main() -> None:
     p.add_argument("--features", type=int, default=16)
     # 5 epochs of 30 ms make a ratio that moves by 30% between runs; 20 are steadier.
     p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--rounds", type=int, default=3, help="alternating runs of memory/chunks/npy")
     p.add_argument("--chunk-rows", type=int, default=1 << 18)
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / "train"))
     p.add_argument("--child", help=argparse.SUPPRESS)
@@ -175,12 +203,16 @@ def main() -> None:
         if result:
             print(json.dumps(result), flush=True)
         return
-    rows = [run_child("memory", args), run_child("chunks", args)]
     with tempfile.TemporaryDirectory() as tmp:
-        for kind, name in (("npy", "data.npy"), ("parquet", "data.parquet")):
-            path = Path(tmp) / name
+        files = {kind: Path(tmp) / f"data.{kind}" for kind in ("npy", "parquet")}
+        for kind, path in files.items():
             write_file(kind, path, args.rows, args.features)
-            rows.append(run_child(kind, args, path))
+        runs: dict[str, list[dict]] = {"memory": [], "chunks": [], "npy": []}
+        for _ in range(args.rounds):
+            for mode, done in runs.items():
+                done.append(run_child(mode, args, files.get(mode)))
+        rows = [median_run(done) for done in runs.values()]
+        rows.append(run_child("parquet", args, files["parquet"]))
     rows += [run_child("dist", args, world=1), run_child("dist", args, world=2)]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

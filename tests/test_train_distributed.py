@@ -4,6 +4,8 @@ Every run is bounded (TIMEOUT seconds) and talks over 127.0.0.1 only (torchrun -
 """
 
 import os
+import re
+import signal
 import subprocess
 import sys
 import textwrap
@@ -136,3 +138,78 @@ def test_divergence_in_two_processes_stops_both_and_saves_nothing(tmp_path):
     # Every worker exited 3 (torchrun itself reports a failed job with status 1).
     assert result.stderr.count("exitcode  : 3") == 2 or "exitcode  : 3" in result.stderr
     assert not out.exists()
+
+
+def test_ctrl_c_on_two_processes_saves_one_checkpoint_that_resumes(tmp_path, data_csv):
+    # Ctrl-C in a terminal signals the whole foreground process group: torchrun and both
+    # workers. Every rank stops at the same epoch's end (the stop flag rides the step's
+    # all-reduce) and rank 0 alone saves. torchrun itself then exits 1 and prints its own
+    # SignalException traceback: the launcher's behaviour, not ours.
+    out = tmp_path / "m.ckpt"
+    command = [*TORCHRUN, "-m", "linreg_ext.train", "--data", data_csv, "--out", out]
+    command += ["--dtype", "float64", "--lr", "0.001", "--epochs", "100000000"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [*map(str, command)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,  # its own process group, signalled as a terminal would
+    )
+    try:
+        assert proc.stdout.readline().startswith("epoch"), "training did not begin"
+        os.killpg(proc.pid, signal.SIGINT)
+        _, stderr = proc.communicate(timeout=TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert proc.returncode != 0
+    errors = error_lines(stderr)
+    assert len(errors) == 1, stderr  # rank 0's line only
+    match = re.fullmatch(
+        r"error: interrupted at epoch (\d+); checkpoint saved to (\S+); resume with: "
+        r"torchrun --nproc-per-node 2 -m linreg_ext\.train .*--resume (\S+)",
+        errors[0],
+    )
+    assert match and match[2] == match[3] == str(out), errors[0]
+    done = int(match[1])
+    _, checkpoint = train.load_checkpoint(out)
+    assert checkpoint["training"]["epochs_done"] == done
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.csv", "m.ckpt"]  # no temporary
+
+    # Resumed for 20 more epochs on two processes, it ends where one process that ran
+    # done + 20 epochs straight ends (full batch: to float64 summation order).
+    args = ["--data", data_csv, "--dtype", "float64", "--lr", "0.001"]
+    resumed = run(
+        *TORCHRUN,
+        "-m",
+        "linreg_ext.train",
+        *args,
+        "--epochs",
+        done + 20,
+        "--out",
+        out,
+        "--resume",
+        out,
+        "--force",
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    straight_out = tmp_path / "straight.ckpt"
+    straight = run(
+        sys.executable,
+        "-m",
+        "linreg_ext.train",
+        *args,
+        "--epochs",
+        done + 20,
+        "--out",
+        straight_out,
+        "--quiet",
+    )
+    assert straight.returncode == 0, straight.stderr
+    a, _ = train.load_checkpoint(straight_out)
+    b, _ = train.load_checkpoint(out)
+    for p, q in ((a.weight, b.weight), (a.bias, b.bias)):
+        torch.testing.assert_close(q, p, rtol=1e-10, atol=0)
