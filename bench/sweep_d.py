@@ -195,7 +195,7 @@ def sweep(ds, elements, threads_list, budget, partial=None) -> list[dict]:
                     "D": D,
                     "N": N,
                     "threads": threads,
-                    "loop": torch.ops.linreg_ext._cpu_loop(D),
+                    "loop": torch.ops.linreg_ext._cpu_loop(D, dtype),
                     "ms": t,
                     "floor_ms": floor,
                     "grad_ratio": t["fused"] / floor,

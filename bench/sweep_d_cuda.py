@@ -65,11 +65,11 @@ ROW_SHAPES = [(1, 1, 1), (2, 1, 2), (4, 1, 4), (8, 1, 8), (32, 4, 8), (64, 8, 8)
 MAX_REGISTER_D = 256  # kMaxRegisterD in csrc/cuda/linreg_kernels.cuh; longer rows: a warp per row
 
 
-def kernel_label(D: int, device: str = "cuda") -> str:
+def kernel_label(D: int, device: str = "cuda", dtype: torch.dtype = torch.float32) -> str:
     """Which kernel variant serves rows of D columns: on CUDA from ROW_SHAPES, on the CPU the
-    loop the CPU backend itself names."""
+    loop the CPU backend itself names for the dtype (float32 or float64)."""
     if device == "cpu":
-        return torch.ops.linreg_ext._cpu_loop(D)
+        return torch.ops.linreg_ext._cpu_loop(D, dtype)
     if D > MAX_REGISTER_D:
         return "long rows"
     G, K = next(((g, k) for d, g, k in ROW_SHAPES if D <= d), (32, 8))
@@ -169,7 +169,7 @@ def shape_row(name, D, X, y, timed, device) -> dict:
         "dtype": name,
         "D": D,
         "N": X.shape[0],
-        "kernel": kernel_label(D, device),
+        "kernel": kernel_label(D, device, X.dtype),
         "ms": t,
         "ms_p10": p10,
         "floor_ms": floor,

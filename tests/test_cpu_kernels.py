@@ -66,6 +66,50 @@ def test_sliced_rows_and_strided_y_ignore_nan_beside_them(D, dtype, threads):
     assert linreg_ext.linear_forward(Xv, weight, bias).isfinite().all()
 
 
+# Run in a child: a read past X's end would kill the interpreter (SIGSEGV), not fail a test.
+GUARDED_X = """
+import ctypes, mmap, sys
+import numpy as np, torch
+import linreg_ext
+from linreg_ext import reference
+
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+page = mmap.PAGESIZE
+for dtype in (np.float32, np.float64):
+    for D in range(1, 20):
+        for N in (1, 5, 9, 33, 101):
+            for stride in (D, D + 3):
+                n = (N - 1) * stride + D  # the elements the view X spans
+                size = -(-n * np.dtype(dtype).itemsize // page) * page
+                region = mmap.mmap(-1, size + page)
+                start = ctypes.addressof(ctypes.c_char.from_buffer(region))
+                assert libc.mprotect(start + size, page, 0) == 0  # PROT_NONE after X
+                flat = np.frombuffer(region, dtype, n, size - n * np.dtype(dtype).itemsize)
+                flat[:] = np.random.default_rng(D).standard_normal(n)
+                X = torch.from_numpy(flat).as_strided((N, D), (stride, 1))
+                w, b = torch.randn(D, dtype=X.dtype), torch.randn(1, dtype=X.dtype)
+                y = torch.randn(N, dtype=X.dtype)
+                got = linreg_ext.linear_mse_grad(X, w, b, y)[1]
+                want = reference.linear_mse_grad(X.double(), w.double(), b.double(), y.double())[1]
+                assert torch.allclose(got.double(), want, rtol=1e-5, atol=1e-6), (D, N, stride)
+                pred = linreg_ext.linear_forward(X, w, b).double()
+                want = reference.linear_forward(X.double(), w.double(), b.double())
+                assert torch.allclose(pred, want, rtol=1e-5, atol=1e-6), (D, N, stride)
+                del X, flat
+print("ok")
+"""
+
+
+def test_loops_never_read_past_the_end_of_x():
+    # X ends where an inaccessible page begins: loops that load whole vectors (up to 16
+    # elements from a row's start) must load only rows that leave that much of X after them.
+    out = subprocess.run(
+        [sys.executable, "-c", GUARDED_X], capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0 and out.stdout.strip() == "ok", (out.returncode, out.stderr[-2000:])
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 @pytest.mark.parametrize("D", [2, 5, 16, 40, 100])
 def test_transposed_x(D, dtype, threads):

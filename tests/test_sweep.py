@@ -116,7 +116,7 @@ def test_cuda_sweep_harness_writes_its_report(tmp_path):
         )
     text = (tmp_path / "sweep.md").read_text()
     for D in (1, 3, 17, 300):  # on the CPU the kernel column names the CPU backend's loop
-        assert f"| {D} | {torch.ops.linreg_ext._cpu_loop(D)} |" in text
+        assert f"| {D} | {torch.ops.linreg_ext._cpu_loop(D, torch.float32)} |" in text
     assert "float32 against PyTorch" in text and "torch.compile failed" not in text
     assert "Targets (<= 1.15" in text and "Stopped" not in text
     assert (tmp_path / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

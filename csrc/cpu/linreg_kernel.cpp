@@ -32,7 +32,7 @@ struct Isa {
   void (*mse_sums_double)(const Problem<double>&, int64_t, int64_t, double*);
   void (*forward_float)(const Problem<float>&, int64_t, int64_t, float*);
   void (*forward_double)(const Problem<double>&, int64_t, int64_t, double*);
-  const char* (*loop_name)(int64_t);
+  const char* (*loop_name)(int64_t, bool);
 
   void mse_sums(const Problem<float>& p, int64_t begin, int64_t end, double* sums) const {
     mse_sums_float(p, begin, end, sums);
@@ -252,8 +252,11 @@ std::vector<std::string> cpu_isas_supported() {
   return names;
 }
 
-std::string cpu_loop(int64_t D) {
-  return active_isa().loop_name(D);
+std::string cpu_loop(int64_t D, c10::ScalarType dtype) {
+  TORCH_CHECK(
+      dtype == at::kFloat || dtype == at::kDouble,
+      "_cpu_loop: dtype must be float32 or float64, got ", dtype);
+  return active_isa().loop_name(D, dtype == at::kFloat);
 }
 
 // Diagnostics of this backend (which instruction set and loop run; tests and
@@ -262,7 +265,7 @@ std::string cpu_loop(int64_t D) {
 TORCH_LIBRARY_FRAGMENT(linreg_ext, m) {
   m.def("_cpu_isa() -> str", &cpu_isa);
   m.def("_cpu_isas_supported() -> str[]", &cpu_isas_supported);
-  m.def("_cpu_loop(int D) -> str", &cpu_loop);
+  m.def("_cpu_loop(int D, ScalarType dtype) -> str", &cpu_loop);
 }
 
 TORCH_LIBRARY_IMPL(linreg_ext, CPU, m) {

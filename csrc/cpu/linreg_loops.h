@@ -5,6 +5,10 @@
 // every one of them is compiled for that instruction set.
 #pragma once
 
+#ifndef LINREG_CPU_AVX2
+#define LINREG_CPU_AVX2 0  // set to 1 by kernels_avx2.cpp only
+#endif
+
 #include "vec.h"
 
 namespace linreg_ext::cpu::LINREG_CPU_ISA {
@@ -19,6 +23,8 @@ using vec::vd;
 // longer rows take LongRows. Past 8 vectors a block of rows no longer fits the registers and
 // LongRows, which keeps its sums in L1, was faster (float64 D = 48: 12.9 against 16.5 ns per
 // row, L2-resident).
+// With AVX2, float32 rows of 7 and 8 columns take ShortRows too, transposed in registers like
+// those of 3 to 6 (see transposed_rows): fewer instructions per row than BlockedRows.
 constexpr int kMaxShortD = 6;
 constexpr int kMaxBlockedVectors = 8;
 
@@ -53,10 +59,15 @@ C10_ALWAYS_INLINE vd load_y(const Problem<T>& p, int64_t i) {
 
 namespace linreg_ext::cpu::LINREG_CPU_ISA {
 
-// ShortRows<T, D> for D == p.D, or false if p.D > kMaxShortD.
+template <typename T>
+constexpr int max_short_d() {
+  return transposed_rows<T>(8) ? 8 : kMaxShortD;
+}
+
+// ShortRows<T, D> for D == p.D, or false if p.D > max_short_d<T>().
 template <typename T, int D = 1, typename Body>
 C10_ALWAYS_INLINE bool with_short_rows(const Problem<T>& p, bool y_dense, Body body) {
-  if constexpr (D > kMaxShortD) {
+  if constexpr (D > max_short_d<T>()) {
     return false;
   } else {
     if (p.D != D) {
@@ -122,9 +133,12 @@ void forward(const Problem<double>& p, int64_t begin, int64_t end, double* pred)
   forward_any(p, begin, end, pred);
 }
 
-const char* loop_name(int64_t D) {
+const char* loop_name(int64_t D, bool float32) {
   if (D == 1) {
     return "column";
+  }
+  if (float32 && transposed_rows<float>(D)) {
+    return "short_rows_transposed";
   }
   if (D >= 2 && D <= kMaxShortD) {
     return "short_rows";

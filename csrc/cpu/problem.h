@@ -55,14 +55,15 @@ constexpr int64_t kPrefetchBytes = 8192;
 // The loops of one instruction set. mse_sums adds the sums over rows [begin, end) to
 // sums[0, D + 2), all float64: sums[0] = sum r^2, sums[1] = sum r, sums[2 + j] = sum r X_j, with
 // r = X_i . w + bias - y_i. forward writes pred[i] = X_i . w + bias, rounded once to scalar_t.
-// loop_name(D) names the loop that contiguous X and y with D columns take (tests, benchmark).
+// loop_name(D, float32) names the loop that contiguous X and y with D columns of float32 (or
+// float64) take (tests, benchmark).
 #define LINREG_CPU_DECLARE_LOOPS(isa)                                                \
   namespace isa {                                                                    \
   void mse_sums(const Problem<float>& p, int64_t begin, int64_t end, double* sums);  \
   void mse_sums(const Problem<double>& p, int64_t begin, int64_t end, double* sums); \
   void forward(const Problem<float>& p, int64_t begin, int64_t end, float* pred);    \
   void forward(const Problem<double>& p, int64_t begin, int64_t end, double* pred);  \
-  const char* loop_name(int64_t D);                                                  \
+  const char* loop_name(int64_t D, bool float32);                                    \
   }
 
 LINREG_CPU_DECLARE_LOOPS(baseline)
