@@ -23,7 +23,7 @@ using vec::vd;
 // longer rows take LongRows. Past 8 vectors a block of rows no longer fits the registers and
 // LongRows, which keeps its sums in L1, was faster (float64 D = 48: 12.9 against 16.5 ns per
 // row, L2-resident).
-// With AVX2, float32 rows of 7 and 8 columns take ShortRows too, transposed in registers like
+// With AVX2, float32 rows of 7 to 10 columns take ShortRows too, transposed in registers like
 // those of 3 to 6 (see transposed_rows): fewer instructions per row than BlockedRows.
 constexpr int kMaxShortD = 6;
 constexpr int kMaxBlockedVectors = 8;
@@ -61,7 +61,7 @@ namespace linreg_ext::cpu::LINREG_CPU_ISA {
 
 template <typename T>
 constexpr int max_short_d() {
-  return transposed_rows<T>(8) ? 8 : kMaxShortD;
+  return transposed_rows<T>(10) ? 10 : kMaxShortD;
 }
 
 // ShortRows<T, D> for D == p.D, or false if p.D > max_short_d<T>().

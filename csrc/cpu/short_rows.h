@@ -62,16 +62,19 @@ C10_ALWAYS_INLINE void column_forward(const Problem<T>& p, int64_t begin, int64_
 //   accumulators, so that no chain of dependent adds limits the step.
 // kDense: X is [N, D] contiguous and y contiguous, so every offset is a compile-time constant
 // (measured 1.4x fewer cycles per row than the same loop with run-time strides).
-// kTransposed (float32 with AVX2, D = 3..8; see transposed_rows): the four rows of a block are
-// loaded whole, as 8 floats each, and transposed in registers by 8 in-lane shuffles instead of
-// gathering every column element by element (and, at D = 7 and 8, instead of BlockedRows' row
-// per vector). It loads up to 8 - D elements past each row (X's own: later rows or a view's
-// gap), which rows below overread_rows allow; later rows take the scalar tail. The arithmetic,
-// and so every result, is the same as without it. Measured on Zen 3, fused / floor at full size,
-// one thread: D = 5 1.30 -> 1.04-1.14, D = 7 1.37 -> 1.11-1.28 (BENCHMARKS.md).
+// kTransposed (float32 with AVX2, D = 3..10; see transposed_rows): the four rows of a block are
+// loaded whole, 8 floats at a time, and transposed in registers by 8 in-lane shuffles per 8
+// columns instead of gathering every column element by element (and, at D = 7 to 10, instead of
+// BlockedRows' row per vector). It loads up to 16 - D elements past each row (X's own: later rows
+// or a view's gap), which rows below overread_rows allow; later rows take the scalar tail. The
+// arithmetic, and so every result, is the same as without it. Past 8 columns the gradient takes
+// one block per step (two blocks' sums no longer fit the 16 registers), and past 10 BlockedRows
+// was faster again (D = 12 and 16: 1.26-1.49x the floor against 1.35-1.65x transposed). Measured
+// on Zen 3, fused / floor at full size, one thread: D = 5 1.30 -> 1.04-1.14, D = 7 1.37 ->
+// 1.11-1.28, D = 9 1.54 -> 1.25-1.29 (BENCHMARKS.md).
 template <typename T>
 constexpr bool transposed_rows(int64_t D) {
-  return LINREG_CPU_AVX2 && std::is_same_v<T, float> && D >= 3 && D <= 8;
+  return LINREG_CPU_AVX2 && std::is_same_v<T, float> && D >= 3 && D <= 10;
 }
 
 template <typename T, int D, bool kDense>
@@ -103,31 +106,43 @@ struct ShortRows {
     return kDense ? i * D : i * sx0;
   }
 
+#if LINREG_CPU_AVX2
+  // c[j] for j in [J, min(D, J + 8)): elements J .. J + 7 of rows i .. i + 3 loaded whole and
+  // transposed: a_k = row i + k; t and u interleave them pairwise within each 128-bit half, so
+  // that u_k = (column J + k of the 4 rows, column J + k + 4 of the 4 rows).
+  template <int J>
+  C10_ALWAYS_INLINE void columns_of_8(int64_t i, vd (&c)[D]) const {
+    __m256 a[4], t[4];
+    for (int k = 0; k < 4; ++k) {
+      a[k] = _mm256_loadu_ps(reinterpret_cast<const float*>(x + row(i + k) + J));
+    }
+    t[0] = _mm256_unpacklo_ps(a[0], a[1]);
+    t[1] = _mm256_unpackhi_ps(a[0], a[1]);
+    t[2] = _mm256_unpacklo_ps(a[2], a[3]);
+    t[3] = _mm256_unpackhi_ps(a[2], a[3]);
+    const auto pairs = [](__m256 lo, __m256 hi, bool high) {
+      const __m256d l = _mm256_castps_pd(lo), h = _mm256_castps_pd(hi);
+      return _mm256_castpd_ps(high ? _mm256_unpackhi_pd(l, h) : _mm256_unpacklo_pd(l, h));
+    };
+    const __m256 u[4] = {
+        pairs(t[0], t[2], false), pairs(t[0], t[2], true),
+        pairs(t[1], t[3], false), pairs(t[1], t[3], true)};
+    for (int j = J; j < D && j < J + 8; ++j) {
+      const int k = j - J;
+      const __m128 half =
+          k < 4 ? _mm256_castps256_ps128(u[k]) : _mm256_extractf128_ps(u[k & 3], 1);
+      c[j] = reinterpret_cast<vd>(_mm256_cvtps_pd(half));
+    }
+  }
+#endif
+
   // c[j] = column j of rows i .. i + kLanes - 1.
   C10_ALWAYS_INLINE void columns(int64_t i, vd (&c)[D]) const {
 #if LINREG_CPU_AVX2
     if constexpr (kTransposed) {
-      // a_k = row i + k, elements 0..7; t and u interleave them pairwise within each 128-bit
-      // half, so that u_k = (column k of the 4 rows, column k + 4 of the 4 rows).
-      __m256 a[4], t[4];
-      for (int k = 0; k < 4; ++k) {
-        a[k] = _mm256_loadu_ps(reinterpret_cast<const float*>(x + row(i + k)));
-      }
-      t[0] = _mm256_unpacklo_ps(a[0], a[1]);
-      t[1] = _mm256_unpackhi_ps(a[0], a[1]);
-      t[2] = _mm256_unpacklo_ps(a[2], a[3]);
-      t[3] = _mm256_unpackhi_ps(a[2], a[3]);
-      const auto pairs = [](__m256 lo, __m256 hi, bool high) {
-        const __m256d l = _mm256_castps_pd(lo), h = _mm256_castps_pd(hi);
-        return _mm256_castpd_ps(high ? _mm256_unpackhi_pd(l, h) : _mm256_unpacklo_pd(l, h));
-      };
-      const __m256 u[4] = {
-          pairs(t[0], t[2], false), pairs(t[0], t[2], true),
-          pairs(t[1], t[3], false), pairs(t[1], t[3], true)};
-      for (int j = 0; j < D; ++j) {
-        const __m128 half =
-            j < 4 ? _mm256_castps256_ps128(u[j]) : _mm256_extractf128_ps(u[j & 3], 1);
-        c[j] = reinterpret_cast<vd>(_mm256_cvtps_pd(half));
+      columns_of_8<0>(i, c);
+      if constexpr (D > 8) {
+        columns_of_8<8>(i, c);
       }
       return;
     }
@@ -165,9 +180,11 @@ struct ShortRows {
     const vd b = vec::splat(bias);
     vd s_rr[2] = {}, s_r[2] = {}, s_rx[2][D] = {};
     int64_t i = begin;
-    for (const int64_t stop = vector_end(begin, end); i + 2 * kLanes <= stop; i += 2 * kLanes) {
-      prefetch(i, 2 * kLanes);
-      for (int h = 0; h < 2; ++h) {
+    constexpr int kBlocks = D > 8 ? 1 : 2;  // past 8 columns two blocks' sums spill registers
+    for (const int64_t stop = vector_end(begin, end); i + kBlocks * kLanes <= stop;
+         i += kBlocks * kLanes) {
+      prefetch(i, kBlocks * kLanes);
+      for (int h = 0; h < kBlocks; ++h) {
         vd c[D];
         columns(i + h * kLanes, c);
         vd r = b - targets(i + h * kLanes);
