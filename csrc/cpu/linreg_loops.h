@@ -16,15 +16,14 @@ namespace linreg_ext::cpu::LINREG_CPU_ISA {
 using vec::kLanes;
 using vec::vd;
 
-// The loop-shape rule, the same for float32 and float64 (measured on Zen 3 with AVX2; see
-// BENCHMARKS.md): X with a column stride other than 1 takes the strided loop; rows of 1 ..
-// kMaxShortD columns take ShortRows (D = 1 with x and y contiguous the simpler column loop); rows
-// of up to kMaxBlockedVectors vectors take BlockedRows (D <= 32 with 4 lanes, D <= 64 with 8);
-// longer rows take LongRows. Past 8 vectors a block of rows no longer fits the registers and
-// LongRows, which keeps its sums in L1, was faster (float64 D = 48: 12.9 against 16.5 ns per
-// row, L2-resident).
-// With AVX2, float32 rows of 7 to 10 columns take ShortRows too, transposed in registers like
-// those of 3 to 6 (see transposed_rows): fewer instructions per row than BlockedRows.
+// The loop-shape rule (measured on Zen 3 with AVX2; see BENCHMARKS.md): X with a column stride
+// other than 1 takes the strided loop; rows of 1 .. max_short_d<T>() columns (6; float32 with
+// AVX2: 10) take ShortRows (D = 1 with x and y contiguous the simpler column loop); rows of up to
+// kMaxBlockedVectors vectors take BlockedRows (D <= 32 with 4 lanes, D <= 64 with 8); longer rows
+// take LongRows. Past 8 vectors a block of rows no longer fits the registers and LongRows, which
+// keeps its sums in L1, was faster (float64 D = 48: 12.9 against 16.5 ns per row, L2-resident).
+// float32 rows of 7 to 10 columns take ShortRows with AVX2 because it transposes them in
+// registers (see transposed_rows), with fewer instructions per row than BlockedRows.
 constexpr int kMaxShortD = 6;
 constexpr int kMaxBlockedVectors = 8;
 

@@ -85,7 +85,7 @@ struct ShortRows {
   const T* y;
   int64_t sy;
   double bias;
-  int64_t ahead;  // prefetch distance, in rows
+  int64_t ahead;       // prefetch distance, in rows
   int64_t whole_rows;  // rows below this may be loaded as 8 elements (kTransposed)
   vd w[D];
 
@@ -125,12 +125,11 @@ struct ShortRows {
       return _mm256_castpd_ps(high ? _mm256_unpackhi_pd(l, h) : _mm256_unpacklo_pd(l, h));
     };
     const __m256 u[4] = {
-        pairs(t[0], t[2], false), pairs(t[0], t[2], true),
-        pairs(t[1], t[3], false), pairs(t[1], t[3], true)};
+        pairs(t[0], t[2], false), pairs(t[0], t[2], true), pairs(t[1], t[3], false),
+        pairs(t[1], t[3], true)};
     for (int j = J; j < D && j < J + 8; ++j) {
       const int k = j - J;
-      const __m128 half =
-          k < 4 ? _mm256_castps256_ps128(u[k]) : _mm256_extractf128_ps(u[k & 3], 1);
+      const __m128 half = k < 4 ? _mm256_castps256_ps128(u[k]) : _mm256_extractf128_ps(u[k & 3], 1);
       c[j] = reinterpret_cast<vd>(_mm256_cvtps_pd(half));
     }
   }
