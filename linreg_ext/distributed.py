@@ -89,7 +89,7 @@ class ProcessGroup(Group):
         super().__init__()
         backend = "nccl" if device == "cuda" else "gloo"
         if device == "cuda":
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(local_gpu())
         dist.init_process_group(backend, timeout=TIMEOUT)
         self.rank = dist.get_rank()
         self.world = dist.get_world_size()
@@ -114,6 +114,18 @@ class ProcessGroup(Group):
     def close(self) -> None:
         if dist.is_initialized():
             dist.destroy_process_group()
+
+
+def local_gpu() -> int:
+    """This process's GPU under torchrun: its LOCAL_RANK, which must name a GPU of this node
+    (nccl: one GPU per process). ValueError saying how many there are otherwise."""
+    local, count = int(os.environ.get("LOCAL_RANK", "0")), torch.cuda.device_count()
+    if local >= count:
+        raise ValueError(
+            f"--device cuda: local rank {local} needs GPU {local}, but this node has {count}; "
+            f"start at most {count} per node (torchrun --nproc-per-node {count})"
+        )
+    return local
 
 
 def join(device: str = "cpu") -> Group:

@@ -13,7 +13,7 @@ import textwrap
 import pytest
 import torch
 
-from linreg_ext import train
+from linreg_ext import distributed, train
 
 TIMEOUT = 180
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
@@ -90,7 +90,7 @@ def test_ranks_that_disagree_about_the_data_end_the_job(tmp_path, data_csv):
         textwrap.dedent(
             f"""
             import os, sys
-            from linreg_ext import train
+            from linreg_ext import distributed, train
             argv = sys.argv[1:]
             if os.environ["RANK"] == "1":
                 argv = [{str(other)!r} if a == {str(data_csv)!r} else a for a in argv]
@@ -213,3 +213,18 @@ def test_ctrl_c_on_two_processes_saves_one_checkpoint_that_resumes(tmp_path, dat
     b, _ = train.load_checkpoint(out)
     for p, q in ((a.weight, b.weight), (a.bias, b.bias)):
         torch.testing.assert_close(q, p, rtol=1e-10, atol=0)
+
+
+def test_more_cuda_processes_than_gpus_is_one_clear_error(monkeypatch):
+    # nccl wants one GPU per process; a rank without one is refused before any collective
+    # (the nccl path itself needs several GPUs, which no test machine of this project has).
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    with pytest.raises(ValueError) as err:
+        distributed.local_gpu()
+    assert str(err.value) == (
+        "--device cuda: local rank 1 needs GPU 1, but this node has 1; start at most 1 per node "
+        "(torchrun --nproc-per-node 1)"
+    )
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    assert distributed.local_gpu() == 0
