@@ -169,7 +169,7 @@ def report(rows: list[dict], args) -> str:
         if "error" in r:
             lines.append(f"| {r['mode']} | | skipped: {' '.join(r['error'])} | | | | |")
             continue
-        ratio = r["epoch_s"] / memory["epoch_s"] if memory else float("nan")
+        ratio = r["epoch_s"] / memory["epoch_s"] if "epoch_s" in memory else float("nan")
         share = ""
         if "reduce_s_per_step" in r:
             per_step = r["reduce_s_per_step"]
@@ -197,6 +197,8 @@ def main() -> None:
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--file", help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.rounds < 1:
+        p.error(f"--rounds must be at least 1, got {args.rounds}")
     if args.child:
         args.mode = args.child
         result = child(args)

@@ -45,7 +45,7 @@ step "build the extension (TORCH_CUDA_ARCH_LIST=$TORCH_CUDA_ARCH_LIST)"
 "$PY" -m linreg_ext info
 
 step "build the C++ app"
-make cpp USE_SYSTEM_PYTHON=1 > "$OUT/cmake.log" 2>&1 || { tail -40 "$OUT/cmake.log"; exit 1; }
+make cpp USE_SYSTEM_PYTHON=1 PY="$PY" > "$OUT/cmake.log" 2>&1 || { tail -40 "$OUT/cmake.log"; exit 1; }
 echo "build/cmake/linreg_predict: built"
 
 if [[ "${1:-}" == "--build-only" ]]; then

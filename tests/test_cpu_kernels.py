@@ -78,7 +78,7 @@ libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
 page = mmap.PAGESIZE
 for dtype in (np.float32, np.float64):
     for D in range(1, 20):
-        for N in (1, 5, 9, 33, 101):
+        for N in (1, 4, 5, 8, 9, 32, 33, 100, 101):  # every N mod 4: the blocks end anywhere
             for stride in (D, D + 3):
                 n = (N - 1) * stride + D  # the elements the view X spans
                 size = -(-n * np.dtype(dtype).itemsize // page) * page
@@ -99,6 +99,18 @@ for dtype in (np.float32, np.float64):
                 del X, flat
 print("ok")
 """
+
+
+def test_float32_short_rows_take_the_transposed_loop_with_avx2():
+    # The loop the benchmark reports for D = 3..10 is the one that runs (AVX2 only).
+    loops = [torch.ops.linreg_ext._cpu_loop(D, torch.float32) for D in range(1, 12)]
+    if torch.ops.linreg_ext._cpu_isa() != "avx2":
+        assert "short_rows_transposed" not in loops
+        return
+    assert loops == ["column", "short_rows"] + ["short_rows_transposed"] * 8 + ["blocked_rows"]
+    assert torch.ops.linreg_ext._cpu_loop(5, torch.float64) == "short_rows"
+    with pytest.raises(RuntimeError, match="dtype must be float32 or float64, got Half"):
+        torch.ops.linreg_ext._cpu_loop(5, torch.float16)
 
 
 def test_loops_never_read_past_the_end_of_x():

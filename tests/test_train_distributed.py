@@ -3,8 +3,10 @@
 Every run is bounded (TIMEOUT seconds) and talks over 127.0.0.1 only (torchrun --standalone).
 """
 
+import contextlib
 import os
 import re
+import select
 import signal
 import subprocess
 import sys
@@ -140,11 +142,26 @@ def test_divergence_in_two_processes_stops_both_and_saves_nothing(tmp_path):
     assert not out.exists()
 
 
+def children(pid):
+    """The pids of pid's child processes (torchrun's workers: they run in sessions of their own,
+    out of reach of a signal to torchrun's process group)."""
+    listed = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+    return [int(p) for p in listed.stdout.split()]
+
+
+def first_line(proc, seconds):
+    """proc's first stdout line, or AssertionError after `seconds`."""
+    ready, _, _ = select.select([proc.stdout], [], [], seconds)
+    assert ready, f"no output in {seconds} s"
+    return proc.stdout.readline()
+
+
 def test_ctrl_c_on_two_processes_saves_one_checkpoint_that_resumes(tmp_path, data_csv):
-    # Ctrl-C in a terminal signals the whole foreground process group: torchrun and both
-    # workers. Every rank stops at the same epoch's end (the stop flag rides the step's
-    # all-reduce) and rank 0 alone saves. torchrun itself then exits 1 and prints its own
-    # SignalException traceback: the launcher's behaviour, not ours.
+    # Ctrl-C at a terminal signals torchrun's process group; torchrun forwards SIGINT to its
+    # workers (each in a session of its own) and sends SIGKILL to any still running 30 s later
+    # (TORCH_ELASTIC_SHUTDOWN_TIMEOUT). Every rank stops at the same epoch's end (the stop flag
+    # rides the step's all-reduce) and rank 0 alone saves. torchrun itself then exits 1 and
+    # prints its own SignalException traceback: the launcher's behaviour, not ours.
     out = tmp_path / "m.ckpt"
     command = [*TORCHRUN, "-m", "linreg_ext.train", "--data", data_csv, "--out", out]
     command += ["--dtype", "float64", "--lr", "0.001", "--epochs", "100000000"]
@@ -157,11 +174,17 @@ def test_ctrl_c_on_two_processes_saves_one_checkpoint_that_resumes(tmp_path, dat
         env=env,
         start_new_session=True,  # its own process group, signalled as a terminal would
     )
+    workers = []
     try:
-        assert proc.stdout.readline().startswith("epoch"), "training did not begin"
+        # rank 0 logs epoch 1 after the first all-reduce: both workers have their handlers then
+        assert first_line(proc, TIMEOUT).startswith("epoch"), "training did not begin"
+        workers = children(proc.pid)
         os.killpg(proc.pid, signal.SIGINT)
         _, stderr = proc.communicate(timeout=TIMEOUT)
     finally:
+        for pid in [*workers, *children(proc.pid)]:  # whatever failed: nothing left running
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.communicate()

@@ -123,11 +123,15 @@ struct LongRows {
     for (int64_t k = 0; k < n; ++k) {
       const T* xk = p.x + (i + k) * p.sx0;
       const T* ahead = p.x + (i + k + p.prefetch_rows) * p.sx0;
+      // Every cache line of the row `prefetch_rows` on, the last partial one included (the
+      // loop below once prefetched only the lines its kStep steps cover: at D = 60 float32, 2
+      // of a row's 4 lines, 2.2x the floor against 1.3x at D = 64).
+      for (int64_t off = 0; off < D; off += kLine) {
+        __builtin_prefetch(ahead + off);
+      }
       vd d[4] = {};
       int64_t j = 0;
       for (; j + kStep <= D; j += kStep) {
-        __builtin_prefetch(ahead + j);
-        __builtin_prefetch(ahead + j + kLine);
         for (int64_t v = 0; v < kStep / kLanes; ++v) {
           d[v % 4] += vec::load(xk + j + v * kLanes) * vec::load(p.w + j + v * kLanes);
         }

@@ -67,11 +67,13 @@ C10_ALWAYS_INLINE void column_forward(const Problem<T>& p, int64_t begin, int64_
 // columns instead of gathering every column element by element (and, at D = 7 to 10, instead of
 // BlockedRows' row per vector). It loads up to 16 - D elements past each row (X's own: later rows
 // or a view's gap), which rows below overread_rows allow; later rows take the scalar tail. The
-// arithmetic, and so every result, is the same as without it. Past 8 columns the gradient takes
-// one block per step (two blocks' sums no longer fit the 16 registers), and past 10 BlockedRows
-// was faster again (D = 12 and 16: 1.26-1.49x the floor against 1.35-1.65x transposed). Measured
-// on Zen 3, fused / floor at full size, one thread: D = 5 1.30 -> 1.04-1.14, D = 7 1.37 ->
-// 1.11-1.28, D = 9 1.54 -> 1.25-1.29 (BENCHMARKS.md).
+// columns it yields are those the gather yields, so each row's residual and forward value are
+// the same; the few last rows that now take the scalar tail are summed in another order (the
+// gradient may differ in its last bit). Past 8 columns the gradient takes one block per step (two
+// blocks' sums no longer fit the 16 registers), and past 10 BlockedRows was faster again (D = 12
+// and 16: 1.35-1.65x the floor against 1.26-1.49x). Measured on Zen 3 (BENCHMARKS.md, alternating
+// runs, one thread, fused / floor): D = 5 1.23-1.44 -> 1.17-1.21, D = 7 1.32-1.47 -> 1.26-1.32,
+// D = 9 1.49-1.65 -> 1.22-1.40; the forward 1.1-1.6 -> 0.95-1.16 at D = 5..10.
 template <typename T>
 constexpr bool transposed_rows(int64_t D) {
   return LINREG_CPU_AVX2 && std::is_same_v<T, float> && D >= 3 && D <= 10;
@@ -86,7 +88,7 @@ struct ShortRows {
   int64_t sy;
   double bias;
   int64_t ahead;       // prefetch distance, in rows
-  int64_t whole_rows;  // rows below this may be loaded as 8 elements (kTransposed)
+  int64_t whole_rows;  // rows below this may be loaded whole: 8 or 16 elements (kTransposed)
   vd w[D];
 
   C10_ALWAYS_INLINE explicit ShortRows(const Problem<T>& p)
