@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -73,8 +74,6 @@ def write_file(kind: str, path: Path, rows: int, D: int) -> None:
 
 def child(args) -> dict:
     """One measurement, in this process: {"epoch_s", "base_rss_mib", "peak_rss_mib", ...}."""
-    import statistics
-
     import linreg_ext  # noqa: F401  (the op library: part of the fixed overhead)
     from linreg_ext import distributed, train
     from linreg_ext.fitting import Hooks

@@ -43,7 +43,8 @@ void count(int64_t D, int64_t N, const char* dtype) {
     }
     CALLGRIND_TOGGLE_COLLECT;
     const std::string label = std::string(op) + " " + dtype + " " + std::to_string(D) + " " +
-                              std::to_string(N) + " " + cpu::avx2::loop_name(D, std::is_same_v<T, float>);
+                              std::to_string(N) + " " +
+                              cpu::avx2::loop_name(D, std::is_same_v<T, float>);
     CALLGRIND_DUMP_STATS_AT(label.c_str());
   }
 }

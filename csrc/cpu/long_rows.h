@@ -147,8 +147,10 @@ struct LongRows {
           d[v % 4] += vec::load(xk + j + v * kLanes) * vec::load(p.w + j + v * kLanes);
         }
       }
-      for (int64_t off = j; !burst && off < D; off += kLine) {
-        __builtin_prefetch(ahead + off);
+      if (!burst) {
+        for (int64_t off = j; off < D; off += kLine) {
+          __builtin_prefetch(ahead + off);
+        }
       }
       for (; j + kLanes <= D; j += kLanes) {
         d[0] += vec::load(xk + j) * vec::load(p.w + j);
