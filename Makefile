@@ -144,6 +144,7 @@ bench-deploy: $(EXT_STAMP) $(APP)
 test: $(EXT_STAMP) $(APP) $(if $(filter 1,$(LINT)),lint,lint-off)
 	LINREG_PREDICT=$(abspath $(APP)) \
 	  LINREG_INPUT_CHECK=$(abspath $(CMAKE_BUILD)/linreg_input_check) \
+	  LINREG_FORMAT_CHECK=$(abspath $(CMAKE_BUILD)/linreg_format_check) \
 	  LINREG_SERVE=$(abspath $(CMAKE_BUILD)/linreg_serve) \
 	  LINREG_SERVE_FUZZ=$(abspath $(CMAKE_BUILD)/linreg_serve_fuzz) $(PY) -m pytest
 

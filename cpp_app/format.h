@@ -20,4 +20,8 @@ std::string format_prediction(double value, c10::ScalarType dtype);
 // that append many numbers to one buffer (the server's responses) without a string each.
 char* format_prediction_to(char* first, double value, c10::ScalarType dtype);
 
+// Where the digits come from in this build: "dragonbox" (Boost.Charconv's, when the build found
+// the Boost headers) or "to_chars" (std::to_chars alone). The text is the same either way.
+const char* format_digits_source();
+
 }  // namespace linreg_app

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import run_python
+from conftest import cpp_program, require_built, run_python
 from pt2_fixtures import linreg_metadata
 from torch import nn
 
@@ -72,6 +72,28 @@ def test_printed_text_is_identical_to_python(app, tmp_path, dtype):
     assert out.returncode == 0, out.stderr
     expected = [format_prediction(torch.tensor(v, dtype=dtype).item(), dtype) for v in values]
     assert out.stdout.split() == expected
+
+
+def test_number_formatting_is_std_to_chars():
+    """cpp_app/format.cpp writes exactly what std::to_chars writes, whichever digit source the
+    build has: random float32 and float64 bit patterns, and the values where the layout turns."""
+    check = require_built(
+        cpp_program("LINREG_FORMAT_CHECK", "linreg_format_check"), "LINREG_FORMAT_CHECK"
+    )
+    out = run_app(check, "sample", 11, 1_000_000)
+    assert out.returncode == 0, out.stdout + out.stderr
+    source, compared, mismatches = re.fullmatch(
+        r"digits from (\w+): (\d+) values compared, (\d+) mismatches\n", out.stdout
+    ).groups()
+    assert int(compared) > 6_000_000 and mismatches == "0"
+    # Where the build found Boost.Charconv (requirements-dev.txt's boost-headers has it), the
+    # fast digits are the ones tested.
+    cache = check.parent / "CMakeCache.txt"
+    text = cache.read_text() if cache.is_file() else ""
+    boost = re.search(r"^LINREG_BOOST_INCLUDE_DIR:PATH=(.+)$", text, re.M)
+    charconv = "boost/charconv/detail/dragonbox/dragonbox.hpp"
+    if boost and (Path(boost[1]) / charconv).is_file():
+        assert source == "dragonbox"
 
 
 def write_csv(path, header, rows):
