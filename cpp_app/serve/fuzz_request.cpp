@@ -1,8 +1,9 @@
 // linreg_serve_fuzz: a bounded, seeded fuzz run of what linreg_serve parses before any model
-// runs: :predict bodies (parse_predict), request paths (parse_route), and raw HTTP/1.1 requests
-// (Beast's parser with the server's limits). Inputs are mutations and splices of valid seeds plus
-// random bytes. Each parse must either succeed with a well-formed result or throw ApiError with a
-// 4xx status and a message; anything else (another exception, a crash, a sanitizer report) fails.
+// runs: :predict bodies (parse_predict, and its fast and general halves against each other),
+// request paths (parse_route), and raw HTTP/1.1 requests (Beast's parser with the server's limits).
+// Inputs are mutations and splices of valid seeds plus random bytes. Each parse must either succeed
+// with a well-formed result or throw ApiError with a 4xx status and a message; anything else
+// (another exception, a crash, a sanitizer report) fails.
 //
 //   linreg_serve_fuzz [--iterations N] [--seed S] [--seconds T]     exits 0 when all held
 #include <boost/beast/core/flat_buffer.hpp>
@@ -11,7 +12,9 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <iostream>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -32,6 +35,8 @@ const std::vector<std::string> kBodies = {
     R"({"inputs": [1.5, 2.5]})",
     R"({"instances": [{"x": 4.0}], "signature_name": "serving_default"})",
     R"({"instances": [3.4028235e38, 1e308, 123456789012345678901234567890, -0.0]})",
+    R"({"signature_name": "serving_default", "instances": [[1, -2, 3e0], [4, 5, 1e-320]]})",
+    "{\n  \"inputs\": [ [0.5] , 2, -7 ]\n}\n",
 };
 const std::vector<std::string> kTokens = {
     "[",
@@ -124,6 +129,7 @@ class Mutator {
 
 struct Counts {
   uint64_t accepted = 0, rejected = 0;
+  uint64_t fast = 0;  // bodies the fast parse answered (and the general one agreed)
 };
 
 [[noreturn]] void fail(const std::string& what, const std::string& input) {
@@ -148,7 +154,32 @@ void expect_api_error(const ApiError& e, int status, const std::string& input) {
   }
 }
 
+// The fast parse, where it answers, must give exactly what the general one gives.
+void compare_parsers(const std::string& body, const linreg_serve::Signature& sig, Counts& counts) {
+  std::optional<linreg_serve::PredictRequest> fast;
+  try {
+    fast = linreg_serve::parse_predict_fast(body, sig);
+  } catch (const std::exception& e) {
+    fail(std::string("the fast parse threw: ") + e.what(), body);
+  }
+  if (!fast) {
+    return;
+  }
+  try {
+    const auto general = linreg_serve::parse_predict_general(body, sig);
+    if (general.n != fast->n || general.columnar != fast->columnar ||
+        general.rows.size() != fast->rows.size() ||
+        std::memcmp(general.rows.data(), fast->rows.data(), general.rows.size() * sizeof(double))) {
+      fail("the fast and general parses differ", body);
+    }
+  } catch (const std::exception& e) {
+    fail(std::string("the fast parse accepted what the general one refuses: ") + e.what(), body);
+  }
+  ++counts.fast;
+}
+
 void check_body(const std::string& body, const linreg_serve::Signature& sig, Counts& counts) {
+  compare_parsers(body, sig, counts);
   try {
     const auto req = linreg_serve::parse_predict(body, sig);
     if (req.n < 1 || req.rows.size() != static_cast<size_t>(req.n * sig.in_features)) {
@@ -270,8 +301,9 @@ int main(int argc, char** argv) {
   const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
   std::cout << "linreg_serve_fuzz: " << done << " iterations, seed " << seed << ", " << took.count()
             << " s: " << bodies.accepted + bodies.rejected << " bodies (" << bodies.accepted
-            << " accepted), " << routes.accepted + routes.rejected << " paths (" << routes.accepted
-            << " accepted), " << messages.accepted + messages.rejected << " HTTP messages ("
-            << messages.accepted << " parsed); no failures\n";
+            << " accepted, " << bodies.fast << " of them by the fast parse too), "
+            << routes.accepted + routes.rejected << " paths (" << routes.accepted << " accepted), "
+            << messages.accepted + messages.rejected << " HTTP messages (" << messages.accepted
+            << " parsed); no failures\n";
   return 0;
 }

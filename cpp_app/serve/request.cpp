@@ -3,6 +3,7 @@
 // linreg_predict would read the same text.
 #include "request.h"
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <charconv>
 #include <cmath>
@@ -217,13 +218,17 @@ void parse_columns(const json::object& columns, const Signature& sig, PredictReq
   }
 }
 
-json::value parse_json(std::string_view text, const json::storage_ptr& storage) {
+json::parse_options json_options() {
   json::parse_options options;
   options.numbers = json::number_precision::precise;
   options.max_depth = 16;  // a :predict body is 3 deep; deeper is malformed, not a stack risk
+  return options;
+}
+
+json::value parse_json(std::string_view text, const json::storage_ptr& storage) {
   boost::system::error_code ec;
   // The parsed tree lives in `storage`, freed at once when the request is done.
-  json::value v = json::parse(text, ec, storage, options);
+  json::value v = json::parse(text, ec, storage, json_options());
   if (ec) {
     throw ApiError(
         400,
@@ -231,6 +236,154 @@ json::value parse_json(std::string_view text, const json::storage_ptr& storage) 
   }
   return v;
 }
+
+// parse_predict_fast's Boost.JSON handler: the events of a body in the common shape become rows
+// as they arrive. Any other event (an object instance, a string, a wrong row length, a value
+// that is not finite in the model's dtype, a repeated or unknown key) stops the parse, and
+// parse_predict_general reads the body again: it alone writes error messages.
+class RowsHandler {
+  using error_code = boost::system::error_code;
+  using string_view = json::string_view;
+
+ public:
+  static constexpr size_t max_object_size = 3;
+  static constexpr size_t max_array_size = static_cast<size_t>(-1);
+  static constexpr size_t max_key_size = 14;
+  static constexpr size_t max_string_size = 15;
+
+  explicit RowsHandler(const Signature& sig) : sig_(sig) {}
+
+  // The whole body was one object with the rows and nothing else amiss.
+  bool complete() const {
+    return have_rows_ && request.n > 0;
+  }
+
+  PredictRequest request;
+
+  bool on_document_begin(error_code&) {
+    return true;
+  }
+  bool on_document_end(error_code&) {
+    return true;
+  }
+  bool on_object_begin(error_code& ec) {
+    return depth_++ == 0 || stop(ec);  // only the root is an object
+  }
+  bool on_object_end(size_t, error_code&) {
+    --depth_;
+    return true;
+  }
+  bool on_array_begin(error_code& ec) {
+    ++depth_;
+    if (depth_ == 2 && key_ == Key::kRows) {
+      return true;
+    }
+    row_start_ = request.rows.size();
+    return (depth_ == 3 && key_ == Key::kRows) || stop(ec);  // an instance as a list
+  }
+  bool on_array_end(size_t n, error_code& ec) {
+    if (--depth_ == 2) {  // an instance's list: one number per feature
+      ++request.n;
+      return static_cast<int64_t>(n) == sig_.in_features || stop(ec);
+    }
+    key_ = Key::kNone;
+    return true;
+  }
+  bool on_key_part(string_view part, size_t, error_code&) {
+    key_text_.append(part.data(), part.size());
+    return true;
+  }
+  bool on_key(string_view part, size_t, error_code& ec) {
+    key_text_.append(part.data(), part.size());
+    const std::string_view key(key_text_.data(), key_text_.size());
+    bool repeated = false;
+    if (key == "instances" || key == "inputs") {
+      repeated = have_rows_;
+      have_rows_ = true;
+      request.columnar = key == "inputs";
+      key_ = Key::kRows;
+    } else if (key == "signature_name") {
+      repeated = have_signature_;
+      have_signature_ = true;
+      key_ = Key::kSignature;
+    } else {
+      return stop(ec);
+    }
+    key_text_.clear();
+    return !repeated || stop(ec);
+  }
+  bool on_string_part(string_view part, size_t, error_code&) {
+    value_text_.append(part.data(), part.size());
+    return true;
+  }
+  bool on_string(string_view part, size_t, error_code& ec) {
+    value_text_.append(part.data(), part.size());
+    const bool ok = depth_ == 1 && key_ == Key::kSignature && value_text_ == "serving_default";
+    key_ = Key::kNone;
+    return ok || stop(ec);
+  }
+  bool on_number_part(string_view, error_code&) {
+    return true;
+  }
+  bool on_int64(int64_t v, string_view, error_code& ec) {
+    return row_value(static_cast<double>(v), ec);
+  }
+  bool on_uint64(uint64_t v, string_view, error_code& ec) {
+    return row_value(static_cast<double>(v), ec);
+  }
+  bool on_double(double v, string_view, error_code& ec) {
+    return row_value(v, ec);
+  }
+  bool on_bool(bool, error_code& ec) {
+    return stop(ec);
+  }
+  bool on_null(error_code& ec) {
+    return stop(ec);
+  }
+  bool on_comment_part(string_view, error_code& ec) {
+    return stop(ec);
+  }
+  bool on_comment(string_view, error_code& ec) {
+    return stop(ec);
+  }
+
+ private:
+  enum class Key { kNone, kRows, kSignature };
+
+  bool stop(error_code& ec) {
+    ec = json::error::exception;  // any error: parse_predict_general takes over
+    return false;
+  }
+
+  // A number in the rows: a whole instance of a 1-feature model (depth 2) or one feature of a
+  // list instance (depth 3), checked as `number` checks it.
+  bool row_value(double x, error_code& ec) {
+    if (key_ != Key::kRows || !std::isfinite(x) ||
+        (sig_.float32 && !std::isfinite(static_cast<float>(x)))) {
+      return stop(ec);
+    }
+    if (depth_ == 2) {
+      if (sig_.in_features != 1) {
+        return stop(ec);
+      }
+      ++request.n;
+    } else if (
+        depth_ != 3 || static_cast<int64_t>(request.rows.size() - row_start_) >= sig_.in_features) {
+      return stop(ec);
+    }
+    request.rows.push_back(x);
+    return true;
+  }
+
+  const Signature& sig_;
+  int depth_ = 0;
+  Key key_ = Key::kNone;
+  bool have_rows_ = false;
+  bool have_signature_ = false;
+  size_t row_start_ = 0;
+  std::string key_text_;
+  std::string value_text_;
+};
 
 }  // namespace
 
@@ -272,6 +425,26 @@ Route parse_route(std::string_view target) {
 }
 
 PredictRequest parse_predict(std::string_view body, const Signature& sig) {
+  if (std::optional<PredictRequest> req = parse_predict_fast(body, sig)) {
+    return std::move(*req);
+  }
+  return parse_predict_general(body, sig);
+}
+
+std::optional<PredictRequest> parse_predict_fast(std::string_view body, const Signature& sig) {
+  json::basic_parser<RowsHandler> parser(json_options(), sig);
+  // At least two characters a number: room for every row without regrowth, within reason.
+  parser.handler().request.rows.reserve(std::min<size_t>(body.size() / 2, 1 << 16));
+  boost::system::error_code ec;
+  const size_t used = parser.write_some(false, body.data(), body.size(), ec);
+  RowsHandler& h = parser.handler();
+  if (ec || used != body.size() || !parser.done() || !h.complete()) {
+    return std::nullopt;
+  }
+  return std::move(h.request);
+}
+
+PredictRequest parse_predict_general(std::string_view body, const Signature& sig) {
   unsigned char first_block[16384];  // most bodies parse without a heap allocation for the tree
   const json::storage_ptr storage =
       json::make_shared_resource<json::monotonic_resource>(first_block, sizeof first_block);

@@ -48,6 +48,14 @@ struct PredictRequest {
 // not a finite number of the model's dtype, or an unknown or missing feature name.
 PredictRequest parse_predict(std::string_view body, const Signature& signature);
 
+// parse_predict's two halves, for the fuzz driver to compare. The fast one reads the common body
+// ({"instances" or "inputs": a list of numbers or of D-number lists}, and "signature_name") in one
+// pass with no JSON tree; on anything else, valid or not, it returns nullopt. The general one
+// builds the tree and reads every format, and names what is wrong. Where the fast one answers,
+// both give the same rows.
+std::optional<PredictRequest> parse_predict_fast(std::string_view body, const Signature& signature);
+PredictRequest parse_predict_general(std::string_view body, const Signature& signature);
+
 // The feature names in an export's metadata.json ("feature_names"), or x0, x1, ... when it has
 // none, as export/export.py names them. Throws std::runtime_error when the metadata is not a JSON
 // object or its names do not match in_features.
