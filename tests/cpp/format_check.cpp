@@ -89,6 +89,25 @@ uint64_t edge_values() {
   return count;
 }
 
+// Every significand length at the exponents where fixed and scientific turn: n-digit decimals
+// d1...dn * 10^e (no zero digit, so n stays n) from e = -(n + 8), well past the 0.000ddd tie, to
+// e = 8, past the ddd00000 tie, read as T. The powers of ten above try 1, 2, 4 and 6 digits only.
+template <typename T>
+uint64_t significand_lengths() {
+  uint64_t count = 0;
+  for (const std::string digits : {"12345678912345678", "98765432198765432"}) {
+    for (int n = 1; n <= std::numeric_limits<T>::max_digits10; ++n) {
+      for (int e = -(n + 8); e <= 8; ++e) {
+        const std::string text = digits.substr(0, n) + "e" + std::to_string(e);
+        T x = 0;
+        std::from_chars(text.data(), text.data() + text.size(), x);
+        count += check_around(x);
+      }
+    }
+  }
+  return count;
+}
+
 template <typename T, typename Bits>
 uint64_t random_values(std::mt19937_64& rng, uint64_t count) {
   std::uniform_int_distribution<int> scale(-40, 90);
@@ -119,6 +138,7 @@ int main(int argc, char** argv) {
     std::mt19937_64 rng(std::strtoull(argv[2], nullptr, 10));
     const uint64_t count = std::strtoull(argv[3], nullptr, 10);
     compared += edge_values<float>() + edge_values<double>();
+    compared += significand_lengths<float>() + significand_lengths<double>();
     compared += random_values<float, uint32_t>(rng, count);
     compared += random_values<double, uint64_t>(rng, count);
   } else if (mode == "floats" && argc == 3) {
