@@ -37,6 +37,11 @@ const std::vector<std::string> kBodies = {
     R"({"instances": [3.4028235e38, 1e308, 123456789012345678901234567890, -0.0]})",
     R"({"signature_name": "serving_default", "instances": [[1, -2, 3e0], [4, 5, 1e-320]]})",
     "{\n  \"inputs\": [ [0.5] , 2, -7 ]\n}\n",
+    // Where the fast parse must hand over or agree: escaped keys and signature (equal once
+    // decoded), a repeated key, both row keys, numbers and lists mixed.
+    R"({"instanc\u0065s": [[1, 2, 3]], "signature_name": "serving\u005fdefault"})",
+    R"({"instances": [1, [2]], "instances": [[3]]})",
+    R"({"inputs": [[1, 2, 3]], "instances": [4, [5]]})",
 };
 const std::vector<std::string> kTokens = {
     "[",
