@@ -67,6 +67,12 @@ const char* kind_name(const json::value& v) {
   }
 }
 
+// Whether an input value can reach the model: finite, and still finite as float32 for a float32
+// model. `number` says why not; the fast parse only hands the body over.
+bool finite_in_dtype(double x, bool float32) {
+  return std::isfinite(x) && (!float32 || std::isfinite(static_cast<float>(x)));
+}
+
 // One input value. `where()` names it for messages ("instances[3][1]", "inputs.x[2]"); it is
 // called only on an error, so a valid request builds no such strings.
 template <typename Where>
@@ -81,15 +87,15 @@ double number(const json::value& v, const Where& where, bool float32) {
   } else {
     throw ApiError(400, where() + ": expected a number, got " + kind_name(v));
   }
+  if (finite_in_dtype(x, float32)) {
+    return x;
+  }
   if (!std::isfinite(x)) {
     throw ApiError(400, where() + ": expected a finite number, got one beyond float64's range");
   }
-  if (float32 && !std::isfinite(static_cast<float>(x))) {
-    throw ApiError(
-        400, where() + ": " + shortest(x) + " overflows float32, the model's dtype (largest " +
-                 shortest(std::numeric_limits<float>::max()) + ")");
-  }
-  return x;
+  throw ApiError(
+      400, where() + ": " + shortest(x) + " overflows float32, the model's dtype (largest " +
+               shortest(std::numeric_limits<float>::max()) + ")");
 }
 
 std::string feature_list(const Signature& sig) {
@@ -358,8 +364,7 @@ class RowsHandler {
   // A number in the rows: a whole instance of a 1-feature model (depth 2) or one feature of a
   // list instance (depth 3), checked as `number` checks it.
   bool row_value(double x, error_code& ec) {
-    if (key_ != Key::kRows || !std::isfinite(x) ||
-        (sig_.float32 && !std::isfinite(static_cast<float>(x)))) {
+    if (key_ != Key::kRows || !finite_in_dtype(x, sig_.float32)) {
       return stop(ec);
     }
     if (depth_ == 2) {
